@@ -1,0 +1,3 @@
+from fer_kaggle.cli import main
+
+raise SystemExit(main())

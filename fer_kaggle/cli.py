@@ -1,0 +1,126 @@
+"""Command-line interface: ``fer-kaggle SUBCOMMAND`` (also ``python -m fer_kaggle``).
+
+A thin layer over the stage modules: it parses arguments, calls one function and prints
+the result. Bad input ends with one ``fer-kaggle: error: ...`` line on stderr and exit 2.
+"""
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fer_kaggle import __version__
+from fer_kaggle.constants import CLASS_NAMES
+from fer_kaggle.errors import FerKaggleError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from fer_kaggle.data.prepare import prepare
+
+    faces, report = prepare(args.sources, args.out)
+    print(f"prepared {len(faces)} faces ({faces.layout}) into {args.out}")
+    header = f"{'split':<8}" + "".join(f"{name:>9}" for name in CLASS_NAMES) + f"{'unknown':>9}{'total':>8}"
+    print(header)
+    for split, counts in faces.class_counts().items():
+        values = [counts[name] for name in CLASS_NAMES] + [counts["unknown"]]
+        print(f"{split:<8}" + "".join(f"{value:>9}" for value in values) + f"{sum(values):>8}")
+    if faces.notes:
+        print("rows converted or set aside:")
+        for reason, count in faces.notes.items():
+            print(f"  {reason}: {count}")
+    else:
+        print("rows converted or set aside: none")
+    for line in report.summary_lines():
+        print(line)
+    print(f"audit: {Path(args.out) / 'audit.md'}")
+    return 0
+
+
+def _cmd_folds(args: argparse.Namespace) -> int:
+    from fer_kaggle.data.faceset import load_faceset
+    from fer_kaggle.folds import make_folds, write_folds
+
+    faces = load_faceset(args.data)
+    frame = make_folds(faces, k=args.k, seed=args.seed)
+    write_folds(frame, args.out, data_fingerprint=faces.fingerprint(), k=args.k, seed=args.seed)
+
+    print(f"wrote {args.k} folds of {len(frame)} training faces to {args.out}")
+    overall = frame["emotion"].value_counts(normalize=True).sort_index()
+    for fold, part in frame.groupby("fold"):
+        shares = part["emotion"].value_counts(normalize=True).reindex(overall.index, fill_value=0.0)
+        drift = float((shares - overall).abs().max() * 100)
+        print(f"  fold {fold}: {len(part)} faces, max class-share drift {drift:.2f} pp")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from fer_kaggle.synth import write_synthetic_csv
+
+    path = write_synthetic_csv(args.out, n_train=args.n_train, n_public=args.n_public, n_private=args.n_private, seed=args.seed)
+    print(f"wrote {args.n_train + args.n_public + args.n_private} synthetic faces to {path}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with one subparser per stage."""
+    parser = argparse.ArgumentParser(prog="fer-kaggle", description="Toolkit for facial-expression Kaggle competitions.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (INFO level)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = commands.add_parser("prepare", help="read competition files in any layout, audit them, write a cache")
+    prepare.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files or folders (fer2013.csv, train.csv + test.csv, image folders)")
+    prepare.add_argument("--out", type=Path, default=Path("data/prepared"), help="output folder (default: %(default)s)")
+    prepare.set_defaults(handler=_cmd_prepare)
+
+    folds = commands.add_parser("folds", help="write stratified, duplicate-aware K-fold splits")
+    folds.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder (default: %(default)s)")
+    folds.add_argument("--k", type=int, default=5, help="number of folds (default: %(default)s)")
+    folds.add_argument("--seed", type=int, default=0, help="shuffle seed (default: %(default)s)")
+    folds.add_argument("--out", type=Path, default=Path("folds/folds.csv"), help="folds CSV to write (default: %(default)s)")
+    folds.set_defaults(handler=_cmd_folds)
+
+    synth = commands.add_parser("synth", help="write a synthetic FER-like data set in the fer2013.csv layout")
+    synth.add_argument("--out", type=Path, default=Path("data/synth"), help="output folder (default: %(default)s)")
+    synth.add_argument("--n-train", type=_positive_int, default=4000, help="training faces (default: %(default)s)")
+    synth.add_argument("--n-public", type=_positive_int, default=500, help="public test faces (default: %(default)s)")
+    synth.add_argument("--n-private", type=_positive_int, default=500, help="private test faces (default: %(default)s)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    synth.set_defaults(handler=_cmd_synth)
+
+    return parser
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 (warnings' signature)
+    return f"fer-kaggle: warning: {message}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    warnings.formatwarning = _format_warning
+
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except FerKaggleError as error:
+        print(f"fer-kaggle: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("fer-kaggle: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,108 @@
+"""timm's ResNet with BasicBlock, adapted to 48x48 grayscale input (3x3 stride-1 stem, no max-pool)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from timm.layers import create_conv2d
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models.resnet import BasicBlock, ResNet
+from torch import nn
+
+from fer_kaggle.errors import ConfigError
+from fer_kaggle.models.checks import check_depths, check_positive_int, check_rate
+from fer_kaggle.models.defaults import fer_cfg
+from fer_kaggle.models.stem import rescale_feature_info
+
+__all__ = ["build_resnet48", "create_resnet48"]
+
+
+def build_resnet48(
+    *,
+    width: int,
+    depths: Sequence[int],
+    in_chans: int = 1,
+    num_classes: int = 7,
+    drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    model_name: str = "resnet48",
+    **resnet_kwargs: Any,
+) -> ResNet:
+    """Build a timm ``ResNet`` of BasicBlocks whose stem keeps the 48x48 resolution.
+
+    Stage ``i`` has ``width * 2**i`` channels and ``depths[i]`` blocks; every stage after the
+    first halves the resolution, so four stages end on a 6x6 map.
+
+    Args:
+        width: Channels of the stem and the first stage. Must be even (see below).
+        depths: Blocks per stage. Each block has two 3x3 convolutions and one shortcut.
+        in_chans: Input channels.
+        num_classes: Classifier outputs.
+        drop_rate: Dropout probability before the classifier.
+        drop_path_rate: Stochastic depth rate of the last block. timm ramps the rate linearly
+            from 0 at the first block.
+        model_name: Name used in error messages.
+        **resnet_kwargs: Passed to ``timm.models.resnet.ResNet`` (e.g. ``zero_init_last``, ``act_layer``).
+
+    Raises:
+        ConfigError: an argument is out of range, ``width`` is odd, or ``depths`` has a
+            single block in total.
+    """
+    width = check_positive_int(width, "width", model_name)
+    depths = check_depths(depths, model_name)
+    drop_rate = check_rate(drop_rate, "drop_rate", model_name)
+    drop_path_rate = check_rate(drop_path_rate, "drop_path_rate", model_name)
+    if width % 2:
+        raise ConfigError(f"model '{model_name}': invalid width {width}; expected an even number")
+    if sum(depths) < 2:
+        # timm 1.0's stochastic depth ramp divides by (number of blocks - 1).
+        raise ConfigError(f"model '{model_name}': invalid depths {list(depths)}; expected at least 2 blocks in total")
+
+    # timm 1.0's ResNet fixes the stem output at 64 channels unless the stem is "deep", whose
+    # output is 2 * stem_width. The deep stem sizes the first stage; it is replaced below.
+    model = ResNet(
+        block=BasicBlock,
+        layers=depths,
+        channels=tuple(width * 2**stage for stage in range(len(depths))),
+        in_chans=in_chans,
+        num_classes=num_classes,
+        stem_type="deep",
+        stem_width=width // 2,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        **resnet_kwargs,
+    )
+
+    model.conv1 = create_conv2d(in_chans, width, kernel_size=3, stride=1)
+    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    model.maxpool = nn.Identity()
+    rescale_feature_info(model)
+    return model
+
+
+def create_resnet48(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet:
+    """Build a registered 48x48 ResNet variant through timm, which attaches its default cfg."""
+    return build_model_with_cfg(build_resnet48, variant, pretrained, model_name=variant, **kwargs)
+
+
+default_cfgs = generate_default_cfgs(
+    {
+        "timm_resnet18_48": fer_cfg(),
+        "timm_resnet18_48_w32": fer_cfg(),
+    }
+)
+
+
+@register_model
+def timm_resnet18_48(
+    pretrained: bool = False, *, width: int = 64, depths: Sequence[int] = (2, 2, 2, 2), **kwargs: Any
+) -> ResNet:
+    """ResNet-18 (11.2M parameters) at stride 1 for 48x48 input: ImageNet widths 64 to 512."""
+    return create_resnet48("timm_resnet18_48", pretrained, width=width, depths=depths, **kwargs)
+
+
+@register_model
+def timm_resnet18_48_w32(
+    pretrained: bool = False, *, width: int = 32, depths: Sequence[int] = (2, 2, 2, 2), **kwargs: Any
+) -> ResNet:
+    """ResNet-18 at half width (32 to 256 channels, 2.8M parameters, about 4x less compute)."""
+    return create_resnet48("timm_resnet18_48_w32", pretrained, width=width, depths=depths, **kwargs)

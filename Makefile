@@ -1,6 +1,7 @@
 # fer_kaggle: the pipeline as make targets. Every target installs the package first.
-#   make demo                      synthetic data -> prepare -> folds (no download needed)
+#   make demo                      synthetic data -> prepare -> folds -> train-all (no download needed)
 #   make folds DATA=data/raw K=5   prepare the Kaggle files and write K folds
+#   make train-all                 train every model of configs/experiment.yaml on every fold
 #   make test                      the test suite
 
 PYTHON ?= python3
@@ -14,11 +15,17 @@ FOLDS    ?= folds/folds.csv
 K        ?= 5
 SEED     ?= 0
 
+EXPERIMENT ?= configs/experiment.yaml
+EPOCHS     ?=
+LIMIT      ?=
+DEVICE     ?= auto
+TRAIN_OPTS := $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) --device $(DEVICE)
+
 DEMO_DATA     := data/synth/fer2013.csv
 DEMO_PREPARED := data/demo
 DEMO_FOLDS    := folds/demo.csv
 
-.PHONY: setup synth prepare folds demo test test-fast clean
+.PHONY: setup synth prepare folds train-all demo bench test clean
 
 setup: $(VENV)/.installed
 
@@ -39,8 +46,15 @@ prepare: setup
 folds: prepare
 	$(FER) folds --data $(PREPARED) --k $(K) --seed $(SEED) --out $(FOLDS)
 
+train-all: setup
+	$(FER) train-all --experiment $(EXPERIMENT) $(TRAIN_OPTS)
+
 demo: $(DEMO_DATA)
 	$(MAKE) --no-print-directory folds DATA=$(DEMO_DATA) PREPARED=$(DEMO_PREPARED) FOLDS=$(DEMO_FOLDS)
+	$(MAKE) --no-print-directory train-all EXPERIMENT=configs/demo.yaml
+
+bench: setup
+	$(FER) bench
 
 test: setup
 	$(BIN)/python -m pytest -q

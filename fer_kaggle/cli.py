@@ -68,11 +68,77 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_train_result(run_name: str, fold: int, result) -> None:  # noqa: ANN001 (TrainResult)
+    metrics = result.metrics
+    if result.skipped:
+        print(f"{run_name} fold {fold}: already finished (valid acc {metrics['valid_acc']:.4f}); skipped")
+        return
+    print(
+        f"{run_name} fold {fold}: valid acc {metrics['valid_acc']:.4f} at epoch {metrics['best_epoch']} "
+        f"of {metrics['epochs_run']}, {metrics['train_seconds'] / 60:.1f} min ({metrics['precision']}, {metrics['device']}) "
+        f"-> {result.paths.root}"
+    )
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fer_kaggle.experiment import load_run_config
+    from fer_kaggle.train import train_fold
+
+    run = load_run_config(args.config)
+    result = train_fold(
+        run,
+        data_dir=args.data,
+        folds_path=args.folds,
+        fold=args.fold,
+        runs_dir=args.runs_dir,
+        epochs=args.epochs,
+        limit=args.limit,
+        device=args.device,
+    )
+    _print_train_result(run.name, args.fold, result)
+    return 0
+
+
+def _cmd_train_all(args: argparse.Namespace) -> int:
+    from fer_kaggle.train_all import train_experiment
+
+    results = train_experiment(
+        args.experiment,
+        epochs=args.epochs,
+        limit=args.limit,
+        device=args.device,
+        on_result=lambda run, fold, result: _print_train_result(run.name, fold, result),
+    )
+    trained = sum(not result.skipped for result in results)
+    print(f"train-all: {trained} folds trained, {len(results) - trained} already finished")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from fer_kaggle.bench import benchmark_models, format_markdown, machine_description
+    from fer_kaggle.models import list_models
+
+    names = args.models or list_models()
+    unknown = [name for name in names if name not in list_models()]
+    if unknown:
+        raise FerKaggleError(f"--models: unknown model {unknown[0]!r}; choose from {', '.join(list_models())}")
+    print(f"machine: {machine_description()}")
+    rows = benchmark_models(names, batch_size=args.batch_size, steps=args.steps)
+    print(format_markdown(rows, args.batch_size))
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
     return value
+
+
+def _add_smoke_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=_positive_int, help="epoch budget, overriding the config's")
+    parser.add_argument("--limit", type=_positive_int, help="train on a random subset of this many training faces")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +159,26 @@ def build_parser() -> argparse.ArgumentParser:
     folds.add_argument("--seed", type=int, default=0, help="shuffle seed (default: %(default)s)")
     folds.add_argument("--out", type=Path, default=Path("folds/folds.csv"), help="folds CSV to write (default: %(default)s)")
     folds.set_defaults(handler=_cmd_folds)
+
+    train = commands.add_parser("train", help="train one model config on one fold")
+    train.add_argument("--config", type=Path, required=True, help="run config, e.g. configs/models/resnet_seed.yaml")
+    train.add_argument("--fold", type=int, required=True, help="held-out fold index, 0..k-1")
+    train.add_argument("--data", type=Path, default=Path("data/prepared"), help="prepared data folder (default: %(default)s)")
+    train.add_argument("--folds", type=Path, default=Path("folds/folds.csv"), help="folds CSV (default: %(default)s)")
+    train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="output root; the run goes to RUNS_DIR/NAME/foldF (default: %(default)s)")
+    _add_smoke_options(train)
+    train.set_defaults(handler=_cmd_train)
+
+    train_all = commands.add_parser("train-all", help="train every model of an experiment on every fold")
+    train_all.add_argument("--experiment", type=Path, default=Path("configs/experiment.yaml"), help="experiment config (default: %(default)s)")
+    _add_smoke_options(train_all)
+    train_all.set_defaults(handler=_cmd_train_all)
+
+    bench = commands.add_parser("bench", help="measure training and inference speed per model, fp32 vs bf16")
+    bench.add_argument("--models", nargs="+", metavar="MODEL", help="registered model names (default: all)")
+    bench.add_argument("--batch-size", type=_positive_int, default=128, help="batch size (default: %(default)s)")
+    bench.add_argument("--steps", type=_positive_int, default=5, help="timed training steps per precision (default: %(default)s)")
+    bench.set_defaults(handler=_cmd_bench)
 
     synth = commands.add_parser("synth", help="write a synthetic FER-like data set in the fer2013.csv layout")
     synth.add_argument("--out", type=Path, default=Path("data/synth"), help="output folder (default: %(default)s)")

@@ -101,6 +101,7 @@ def train_fold(
     torch_device = _device(device)
     precision = _precision(run.train.precision, torch_device)
     data = load_fold_data(Path(data_dir), Path(folds_path), fold, limit=limit, seed=run.train.seed)
+    _seed_everything(_fold_seed(run, fold))
     model = build_model(run)
 
     snapshot = {
@@ -128,8 +129,7 @@ def _fit(
     progress: bool,
 ) -> TrainResult:
     cfg = run.train
-    seed = cfg.seed * 1000 + fold
-    _seed_everything(seed)
+    seed = _fold_seed(run, fold)
 
     model = model.to(device)
     if cfg.channels_last:
@@ -317,7 +317,7 @@ def _train_epoch(
         if ema is not None:
             ema.update(model, step=epoch * steps_per_epoch + step)
 
-        total_loss += float(loss) * len(images)
+        total_loss += float(loss.detach()) * len(images)
         correct += int((logits.argmax(dim=1) == hard_labels).sum())
         seen += len(images)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
@@ -356,6 +356,10 @@ def _score(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     picked = np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)
     return float(-np.log(picked).mean()), float((probs.argmax(axis=1) == labels).mean())
+
+
+def _fold_seed(run: RunConfig, fold: int) -> int:
+    return run.train.seed * 1000 + fold
 
 
 def _seed_everything(seed: int) -> None:

@@ -12,8 +12,21 @@ from fer_kaggle.models import count_parameters, create_model, dnn_parameter_coun
 
 OWN_MODELS = list_models()
 
-#: Trainable parameters of the reference seed network that resnet_seed stands in for.
+#: Trainable parameters of the reference residual CNN whose size resnet_seed matches.
 REFERENCE_SEED_PARAMETERS = 913_095
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():
+    """Run this module's tiny batches on one thread, restoring the count afterwards.
+
+    Another busy process on the 2 cores made these tests about 7x slower with 2 threads,
+    because OpenMP threads wait for each other. One thread is as fast on an idle machine.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def batch(size: int = 2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,6 +204,7 @@ def test_unknown_kwarg_names_key_and_model(name):
         ("resnet_seed", {"width": 25}, "width"),
         ("resnet_seed", {"depths": []}, "depths"),
         ("resnet_seed", {"depths": [1]}, "depths"),
+        ("resnet_seed", {"depths": [1, 1, 1, 1, 1]}, "depths"),
         ("timm_resnet18_48", {"drop_path_rate": 1.5}, "drop_path_rate"),
         ("preact_resnet", {"width": 20}, "width"),
         ("preact_resnet", {"depths": "2,2"}, "depths"),
@@ -210,14 +224,31 @@ def test_pretrained_rejected():
 
 
 def test_yaml_kwargs_shape_model():
-    model = create_model("resnet_seed", width=16, depths=[1, 1, 1], drop_rate=0.2, drop_path_rate=0.1)
+    model = create_model("resnet_seed", width=16, depths=[1, 1, 1, 2], drop_rate=0.2, drop_path_rate=0.1)
     drop_paths = [module for module in model.modules() if type(module).__name__ == "DropPath"]
 
     assert model.conv1.out_channels == 16
-    assert model.fc.in_features == 64
-    assert not hasattr(model, "layer4")
+    assert model.fc.in_features == 128
+    assert len(model.layer4) == 2
     assert model.drop_rate == 0.2
-    assert len(drop_paths) == 2
+    # timm ramps the rate from 0 at the first block, which therefore gets no DropPath.
+    assert len(drop_paths) == 4
+    assert model(batch()[0]).shape == (2, NUM_CLASSES)
+
+
+def test_resnet_seed_two_stages():
+    model = create_model("resnet_seed", width=8, depths=[1, 1]).eval()
+
+    assert isinstance(model.layer3, nn.Identity)
+    assert isinstance(model.layer4, nn.Identity)
+    assert model.forward_features(batch()[0]).shape == (2, 16, IMAGE_SIZE // 2, IMAGE_SIZE // 2)
+    assert model(batch()[0]).shape == (2, NUM_CLASSES)
+
+
+def test_preact_resnet_three_stages():
+    model = create_model("preact_resnet", width=16, depths=[1, 1, 1]).eval()
+
+    assert model.forward_features(batch()[0]).shape == (2, 64, IMAGE_SIZE // 4, IMAGE_SIZE // 4)
     assert model(batch()[0]).shape == (2, NUM_CLASSES)
 
 
@@ -229,7 +260,7 @@ def test_preact_resnet_has_drop_path():
     assert max(rates) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("name", ["resnet_seed", "preact_resnet", "resnet10t"])
+@pytest.mark.parametrize("name", ["resnet_seed", "preact_resnet", "timm_resnet18_48_w32"])
 def test_feature_info_matches_maps(name):
     model = create_model(name, features_only=True).eval()
     with torch.no_grad():

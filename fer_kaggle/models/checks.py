@@ -22,7 +22,8 @@ def check_depths(value: Any, model: str) -> tuple[int, ...]:
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
         raise ConfigError(
-            f"model '{model}': invalid depths {value!r}; expected a non-empty list of blocks per stage, e.g. [2, 2, 2, 2]"
+            f"model '{model}': invalid depths {value!r}; "
+            "expected a non-empty list of blocks per stage, e.g. [2, 2, 2, 2]"
         )
     return tuple(check_positive_int(depth, "depths entry", model) for depth in value)
 

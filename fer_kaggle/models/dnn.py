@@ -53,8 +53,8 @@ class DNN(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        height, width_px = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        self.in_features = in_chans * height * width_px
+        image_height, image_width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        self.in_features = in_chans * image_height * image_width
         self.num_classes = num_classes
         self.num_features = width
         self.drop_rate = drop_rate
@@ -103,8 +103,8 @@ def dnn_parameter_count(in_features: int, width: int, depth: int, num_classes: i
 def solve_hidden_width(target: int, in_features: int, depth: int, num_classes: int) -> int:
     """Return the hidden width whose DNN parameter count is closest to ``target``.
 
-    The count is ``a * w**2 + b * w + c`` with ``a = depth - 1``; the positive root of the
-    quadratic is rounded down and up and the closer integer wins.
+    The count is ``a * w**2 + b * w + c`` with ``a = depth - 1``. The positive root of the
+    quadratic is rounded down and up, and the integer closer to ``target`` wins.
 
     Raises:
         ConfigError: even a width of 1 exceeds ``target``, or no width comes within
@@ -161,8 +161,8 @@ def build_dnn(
         except ConfigError as error:
             raise ConfigError(f"model 'dnn': invalid match '{match}': {error}") from None
         target = count_parameters(matched_model)
-        height, width_px = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-        width = solve_hidden_width(target, in_chans * height * width_px, depth, num_classes)
+        image_height, image_width = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        width = solve_hidden_width(target, in_chans * image_height * image_width, depth, num_classes)
         logger.info("dnn: hidden width %d matches %s's %d trainable parameters", width, match, target)
     width = check_positive_int(width, "width", "dnn")
 
@@ -178,5 +178,5 @@ default_cfgs = generate_default_cfgs(
 
 @register_model
 def dnn(pretrained: bool = False, *, depth: int = 2, drop_rate: float = 0.5, **kwargs: Any) -> DNN:
-    """Fully connected baseline; ``width=N`` fixes the hidden width, ``match="name"`` solves it."""
+    """Fully connected baseline. ``width=N`` fixes the hidden width and ``match="name"`` solves for it."""
     return build_model_with_cfg(build_dnn, "dnn", pretrained, depth=depth, drop_rate=drop_rate, **kwargs)

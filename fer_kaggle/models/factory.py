@@ -33,9 +33,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def _grayscale_cfg_overlay(num_classes: int, in_chans: int) -> dict[str, Any]:
-    """Describe the FER input in a timm model's pretrained cfg, which data configs are resolved from.
+    """Return a pretrained-cfg overlay with FER's input size, mean and std.
 
-    Models with a fixed input size (ViT and similar) also take their ``img_size`` from it.
+    timm resolves data configs from the pretrained cfg, and models with a fixed input size
+    (ViT and similar) also take their ``img_size`` from it.
     """
     overlay: dict[str, Any] = {
         "input_size": (in_chans, IMAGE_SIZE, IMAGE_SIZE),
@@ -55,10 +56,10 @@ def _build(name: str, **kwargs: Any) -> nn.Module:
     try:
         return timm.create_model(name, pretrained=False, **kwargs)
     except TypeError as error:
-        match = _BAD_KWARG_PATTERN.search(str(error))
-        if match is None:
+        bad_kwarg = _BAD_KWARG_PATTERN.search(str(error))
+        if bad_kwarg is None:
             raise
-        problem, key = match.groups()
+        problem, key = bad_kwarg.groups()
         reason = "is not an argument of this model" if problem == "unexpected" else "is already set by this model"
         raise ConfigError(
             f"model '{name}': invalid keyword argument '{key}' ({reason}); remove it or check its spelling"
@@ -73,6 +74,8 @@ def create_model(name: str, num_classes: int = NUM_CLASSES, in_chans: int = 1, *
     A timm ResNet or ResNetV2 also gets its stem set to stride 1 without the max-pool (see
     :func:`fer_kaggle.models.stem.adapt_stem_for_small_input`). Other families keep their
     stride, so their final feature map on a 48x48 input is small, e.g. 2x2 at stride 32.
+    NOTE: with ``features_only=True`` no timm stem is adapted, because timm wraps the
+    network in a feature extractor before this function receives it.
 
     Args:
         name: Model name, e.g. ``"resnet_seed"`` or ``"resnet10t"``.
@@ -105,5 +108,9 @@ def create_model(name: str, num_classes: int = NUM_CLASSES, in_chans: int = 1, *
         pretrained_cfg_overlay=_grayscale_cfg_overlay(num_classes, in_chans),
         **kwargs,
     )
-    adapt_stem_for_small_input(model, name)
+    if kwargs.get("features_only"):
+        # timm has already wrapped the network in a feature extractor, whose stem cannot be adapted.
+        logger.warning("%s: features_only model keeps its stride-2 stem, so its maps are 4x smaller", name)
+    else:
+        adapt_stem_for_small_input(model, name)
     return model

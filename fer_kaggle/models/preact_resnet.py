@@ -102,6 +102,7 @@ def preact_resnet(
         build_preact_resnet48,
         "preact_resnet",
         pretrained,
+        feature_cfg={"flatten_sequential": True},
         width=width,
         depths=depths,
         drop_path_rate=drop_path_rate,

@@ -15,7 +15,7 @@ __all__ = ["adapt_stem_for_small_input", "rescale_feature_info"]
 
 logger = logging.getLogger(__name__)
 
-#: How much less the adapted stem downsamples: stride 4 (conv and pool) becomes stride 1.
+#: Factor by which the adaptation lowers the network stride: the stem's stride 4 (conv and pool) becomes 1.
 STEM_REDUCTION_REMOVED = 4
 
 

@@ -15,6 +15,10 @@ from fer_kaggle.models.stem import rescale_feature_info
 
 __all__ = ["build_resnet48", "create_resnet48"]
 
+#: timm 1.0's ResNet.forward_features calls layer1 to layer4 by name, so a network with
+#: fewer stages gets identities in their place, and more stages would never run.
+MAX_STAGES = 4
+
 
 def build_resnet48(
     *,
@@ -29,12 +33,14 @@ def build_resnet48(
 ) -> ResNet:
     """Build a timm ``ResNet`` of BasicBlocks whose stem keeps the 48x48 resolution.
 
-    Stage ``i`` has ``width * 2**i`` channels and ``depths[i]`` blocks; every stage after the
+    Stage ``i`` has ``width * 2**i`` channels and ``depths[i]`` blocks. Every stage after the
     first halves the resolution, so four stages end on a 6x6 map.
 
     Args:
-        width: Channels of the stem and the first stage. Must be even (see below).
-        depths: Blocks per stage. Each block has two 3x3 convolutions and one shortcut.
+        width: Channels of the stem and the first stage. Must be even, because the ResNet is
+            built with a deep stem of ``2 * stem_width`` output channels.
+        depths: Blocks per stage, for 1 to 4 stages and at least 2 blocks in total. Each block
+            has two 3x3 convolutions and a shortcut.
         in_chans: Input channels.
         num_classes: Classifier outputs.
         drop_rate: Dropout probability before the classifier.
@@ -44,8 +50,8 @@ def build_resnet48(
         **resnet_kwargs: Passed to ``timm.models.resnet.ResNet`` (e.g. ``zero_init_last``, ``act_layer``).
 
     Raises:
-        ConfigError: an argument is out of range, ``width`` is odd, or ``depths`` has a
-            single block in total.
+        ConfigError: an argument is out of range, ``width`` is odd, or ``depths`` has more
+            than 4 stages or a single block.
     """
     width = check_positive_int(width, "width", model_name)
     depths = check_depths(depths, model_name)
@@ -53,9 +59,12 @@ def build_resnet48(
     drop_path_rate = check_rate(drop_path_rate, "drop_path_rate", model_name)
     if width % 2:
         raise ConfigError(f"model '{model_name}': invalid width {width}; expected an even number")
-    if sum(depths) < 2:
+    if len(depths) > MAX_STAGES or sum(depths) < 2:
         # timm 1.0's stochastic depth ramp divides by (number of blocks - 1).
-        raise ConfigError(f"model '{model_name}': invalid depths {list(depths)}; expected at least 2 blocks in total")
+        raise ConfigError(
+            f"model '{model_name}': invalid depths {list(depths)}; "
+            f"expected 1 to {MAX_STAGES} stages with at least 2 blocks in total, e.g. [2, 2, 2, 2]"
+        )
 
     # timm 1.0's ResNet fixes the stem output at 64 channels unless the stem is "deep", whose
     # output is 2 * stem_width. The deep stem sizes the first stage; it is replaced below.
@@ -75,6 +84,8 @@ def build_resnet48(
     model.conv1 = create_conv2d(in_chans, width, kernel_size=3, stride=1)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
+    for stage in range(len(depths) + 1, MAX_STAGES + 1):
+        setattr(model, f"layer{stage}", nn.Identity())
     rescale_feature_info(model)
     return model
 

@@ -1,7 +1,12 @@
 # fer_kaggle: the pipeline as make targets. Every target installs the package first.
-#   make demo                      synthetic data -> prepare -> folds -> train-all (no download needed)
+#   make demo                      synthetic data -> prepare -> folds -> train-all -> ensemble,
+#                                  submission, compare (no download needed)
 #   make folds DATA=data/raw K=5   prepare the Kaggle files and write K folds
 #   make train-all                 train every model of configs/experiment.yaml on every fold
+#   make tune MODEL=resnet_seed TRIALS=20   search configs/models/MODEL.yaml's hyperparameters;
+#                                  the best go to configs/tuned/MODEL.yaml, which train-all uses
+#   make ensemble submission compare   blend the trained models, write Kaggle CSVs to submissions/,
+#                                  print the local leaderboard (reports/compare.md); METHOD=weighted
 #   make test                      the test suite
 
 PYTHON ?= python3
@@ -21,11 +26,19 @@ LIMIT      ?=
 DEVICE     ?= auto
 TRAIN_OPTS := $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(LIMIT),--limit $(LIMIT)) --device $(DEVICE)
 
+MODEL     ?= resnet_seed
+TRIALS    ?= 20
+STORAGE   ?=
+TUNE_OPTS := --trials $(TRIALS) $(if $(STORAGE),--storage $(STORAGE))
+
+METHOD      ?= weighted
+SUBMISSIONS ?= submissions
+
 DEMO_DATA     := data/synth/fer2013.csv
 DEMO_PREPARED := data/demo
 DEMO_FOLDS    := folds/demo.csv
 
-.PHONY: setup synth prepare folds train-all demo bench test clean
+.PHONY: setup synth prepare folds train-all tune ensemble submission compare demo bench test clean
 
 setup: $(VENV)/.installed
 
@@ -49,9 +62,22 @@ folds: prepare
 train-all: setup
 	$(FER) train-all --experiment $(EXPERIMENT) $(TRAIN_OPTS)
 
+tune: setup
+	$(FER) tune --model $(MODEL) --data $(PREPARED) --folds $(FOLDS) $(TUNE_OPTS) $(TRAIN_OPTS)
+
+ensemble: setup
+	$(FER) ensemble --experiment $(EXPERIMENT) --method $(METHOD)
+
+submission: setup
+	$(FER) submission --experiment $(EXPERIMENT) --out $(SUBMISSIONS)
+
+compare: setup
+	$(FER) compare --experiment $(EXPERIMENT) --submissions $(SUBMISSIONS)
+
 demo: $(DEMO_DATA)
 	$(MAKE) --no-print-directory folds DATA=$(DEMO_DATA) PREPARED=$(DEMO_PREPARED) FOLDS=$(DEMO_FOLDS)
 	$(MAKE) --no-print-directory train-all EXPERIMENT=configs/demo.yaml
+	$(MAKE) --no-print-directory ensemble submission compare EXPERIMENT=configs/demo.yaml
 
 bench: setup
 	$(FER) bench
@@ -60,4 +86,4 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf data/synth data/demo data/prepared folds/*.csv folds/*.json runs submissions/*.csv reports
+	rm -rf data/synth data/demo data/prepared folds/*.csv folds/*.json runs submissions/*.csv submissions/*.json reports

@@ -1,5 +1,6 @@
 """Typed configs of a training run (one model) and of an experiment (several models, all folds)."""
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -8,8 +9,19 @@ from pydantic import Field, field_validator
 from fer_kaggle.augment import AugmentConfig, MixupConfig
 from fer_kaggle.config import StrictModel, load_yaml_config
 from fer_kaggle.errors import ConfigError
+from fer_kaggle.search_space import SearchSpace
 
-__all__ = ["ModelConfig", "TrainConfig", "RunConfig", "ExperimentConfig", "load_run_config", "load_experiment"]
+__all__ = [
+    "ModelConfig",
+    "TrainConfig",
+    "RunConfig",
+    "ExperimentConfig",
+    "load_run_config",
+    "load_experiment",
+    "tuned_configs",
+]
+
+logger = logging.getLogger(__name__)
 
 
 class ModelConfig(StrictModel):
@@ -55,7 +67,9 @@ class RunConfig(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     mixup: MixupConfig = Field(default_factory=MixupConfig)
-    search_space: dict[str, Any] = Field(default_factory=dict, description="Optuna search space, used by tuning only")
+    search_space: SearchSpace | None = Field(
+        None, description="Optuna search space (parameter name -> distribution), used by `fer-kaggle tune` only"
+    )
 
 
 class ExperimentConfig(StrictModel):
@@ -69,6 +83,11 @@ class ExperimentConfig(StrictModel):
     train_folds: list[int] | None = Field(None, description="folds to train; all when omitted")
     epochs: int | None = Field(None, ge=1, description="epoch budget that overrides each run's own")
     limit: int | None = Field(None, ge=2, description="train on a random subset of this many training faces")
+    tuned_dir: Path | None = Field(
+        Path("configs/tuned"),
+        description="a run config <tuned_dir>/<run name>.yaml written by `fer-kaggle tune` replaces the listed one; "
+        "relative to the working directory; null disables",
+    )
 
     @field_validator("models")
     @classmethod
@@ -96,12 +115,43 @@ def load_experiment(path: str | Path) -> tuple[ExperimentConfig, list[RunConfig]
     path = Path(path)
     experiment = load_yaml_config(path, ExperimentConfig)
     runs = [load_run_config(_resolve(path, model)) for model in experiment.models]
+    tuned = _tuned_paths(experiment, runs)
+    for index, run in enumerate(runs):
+        if run.name in tuned:
+            logger.info("using tuned config %s", tuned[run.name])
+            runs[index] = _load_tuned(tuned[run.name], run.name)
 
     names = [run.name for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         raise ConfigError(f"{path}: two run configs share the name {repeated[0]!r}; give each a unique 'name'")
     return experiment, runs
+
+
+def tuned_configs(path: str | Path) -> dict[str, Path]:
+    """Return run name -> tuned config file for the runs of the experiment that :func:`load_experiment` replaces.
+
+    Raises:
+        ConfigError: as :func:`load_experiment`.
+    """
+    path = Path(path)
+    experiment = load_yaml_config(path, ExperimentConfig)
+    runs = [load_run_config(_resolve(path, model)) for model in experiment.models]
+    return _tuned_paths(experiment, runs)
+
+
+def _tuned_paths(experiment: ExperimentConfig, runs: list[RunConfig]) -> dict[str, Path]:
+    if experiment.tuned_dir is None:
+        return {}
+    candidates = {run.name: experiment.tuned_dir / f"{run.name}.yaml" for run in runs}
+    return {name: candidate for name, candidate in candidates.items() if candidate.is_file()}
+
+
+def _load_tuned(path: Path, name: str) -> RunConfig:
+    run = load_run_config(path)
+    if run.name != name:
+        raise ConfigError(f"{path}: tuned config has name {run.name!r} but replaces run {name!r}; set name: {name}")
+    return run
 
 
 def _resolve(experiment_path: Path, model_path: Path) -> Path:

@@ -108,10 +108,16 @@ def read_folds(path: str | Path) -> tuple[pd.DataFrame, dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: folds file not found; run 'make folds' or 'fer-kaggle folds' first")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: not a readable folds CSV ({str(error).splitlines()[0]}); run 'fer-kaggle folds' again") from None
     missing = [column for column in ("id", "emotion", "fold") if column not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column {missing[0]!r}; found columns: {', '.join(frame.columns)}")
+    for column in ("id", "emotion", "fold"):
+        if not pd.api.types.is_integer_dtype(frame[column]):
+            raise DataError(f"{path}: column {column!r} must hold integers; run 'fer-kaggle folds' again")
 
     metadata_path = folds_metadata_path(path)
     metadata = json.loads(metadata_path.read_text(encoding="utf-8")) if metadata_path.is_file() else {}

@@ -8,10 +8,10 @@ expression intensity that blends it towards Neutral, per-face jitter of the feat
 geometry, face shape, hair, lighting gradient, brightness, contrast and pixel noise,
 so the classes overlap and the task is not trivial.
 
-The pose variation favours convolutional models. In one measurement on 2 CPU cores
-(4,000 training and 1,000 held-out faces, per-image standardisation, AdamW with a
-one-cycle schedule, 8 epochs), a 61k-parameter CNN of four conv-BN-ReLU-maxpool blocks
-reached 32% held-out accuracy after 1 epoch, 79% after 3 and 93% after 8. A
+The pose variation favours convolutional models. One measurement on 2 CPU cores used
+4,000 training and 1,000 held-out faces, per-image standardisation and AdamW with a
+one-cycle schedule over 8 epochs. A 61k-parameter CNN of four conv-BN-ReLU-maxpool
+blocks reached 32% held-out accuracy after 1 epoch, 79% after 3 and 93% after 8. A
 one-hidden-layer MLP with 60k parameters reached 53% after 8 epochs.
 """
 

@@ -9,6 +9,7 @@ batches as an uninterrupted one.
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,11 +82,17 @@ def train_fold(
     limit: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    on_epoch_end: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train ``run`` on all folds but ``fold``, validate on ``fold``, and predict OOF and test.
 
     A finished run (its ``metrics.json`` exists) is skipped. An unfinished one resumes
     from ``last.pt`` when its config snapshot matches, and is rejected otherwise.
+
+    ``on_epoch_end`` receives each epoch's history row (epoch, train/valid loss and
+    accuracy, lr, seconds) after the epoch's checkpoint is written; an exception it
+    raises (such as ``optuna.TrialPruned``) stops the run and propagates, leaving a run
+    that can resume.
 
     Raises:
         ConfigError: bad fold, model or option; a config that differs from the one the
@@ -115,7 +122,7 @@ def train_fold(
         if paths.finished():
             return TrainResult(_read_metrics(paths), skipped=True, paths=paths)
         _check_snapshot(paths, snapshot)
-        return _fit(run, model, data, paths, fold, torch_device, precision, progress)
+        return _fit(run, model, data, paths, fold, torch_device, precision, progress, on_epoch_end)
 
 
 def _fit(
@@ -127,6 +134,7 @@ def _fit(
     device: torch.device,
     precision: str,
     progress: bool,
+    on_epoch_end: Callable[[dict], None] | None,
 ) -> TrainResult:
     cfg = run.train
     seed = _fold_seed(run, fold)
@@ -222,6 +230,8 @@ def _fit(
             "%s fold %d epoch %d: train acc %.4f, valid acc %.4f (best %.4f at epoch %d)",
             run.name, fold, epoch + 1, train_acc, valid_acc, best["acc"], best["epoch"],
         )
+        if on_epoch_end is not None:
+            on_epoch_end(history[-1])
 
     return _finish(run, model, data, paths, fold, device, precision, history, best, n_params)
 

@@ -228,6 +228,16 @@ def real_data_dir() -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def real_prepared(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The real data prepared once per test session: (FaceSet, AuditReport, prepared folder)."""
+    from fer_kaggle.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("real_prepared")
+    faces, report = prepare([real_data_dir], out)
+    return faces, report, out
+
+
 @pytest.fixture
 def run_cli() -> Callable[..., subprocess.CompletedProcess]:
     """Run ``python -m fer_kaggle ARGS`` as a subprocess and return the completed process."""

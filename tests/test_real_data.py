@@ -14,7 +14,6 @@ import pytest
 from fer_kaggle.audit import AuditReport, duplicate_group_index
 from fer_kaggle.constants import NUM_CLASSES
 from fer_kaggle.data.faceset import UNKNOWN_LABEL, FaceSet
-from fer_kaggle.data.prepare import prepare
 from fer_kaggle.folds import make_folds
 
 pytestmark = pytest.mark.real_data
@@ -25,10 +24,8 @@ N_PUBLIC_LABELS = 3_589
 
 
 @pytest.fixture(scope="module")
-def prepared(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[FaceSet, AuditReport, Path]:
-    out = tmp_path_factory.mktemp("real_prepared")
-    faces, report = prepare([real_data_dir], out)
-    return faces, report, out
+def prepared(real_prepared) -> tuple[FaceSet, AuditReport, Path]:
+    return real_prepared
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,42 @@
+"""Learning curves of a run's folds, beside those of the fully connected baseline."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from fer_kaggle.analysis.select import finished_folds
+from fer_kaggle.runs import RunPaths
+
+__all__: list[str] = []
+
+
+def _get_curve_info(runs_dir: Path, name: str) -> dict[int, pd.DataFrame]:
+    """Return ``history.csv`` of each finished fold of run ``name``, by fold."""
+    return {fold: pd.read_csv(RunPaths(runs_dir, name, fold).history) for fold in finished_folds(runs_dir, name)}
+
+
+def _plot_learning_curves(curves: dict[str, dict[int, pd.DataFrame]], path: Path) -> None:
+    """Draw train (dashed) and validation (solid) accuracy per epoch, one panel per run, one colour per fold.
+
+    Args:
+        curves: run name -> fold -> history frame; runs without folds are left out.
+        path: PNG file to write.
+    """
+    import matplotlib.pyplot as plt
+
+    from fer_kaggle.plots import save_figure
+
+    shown = {name: folds for name, folds in curves.items() if folds}
+    if not shown:
+        raise ValueError("no run has a finished fold with a history to draw")
+    figure, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 3.8), squeeze=False, sharey=True)
+    for axis, (name, folds) in zip(axes[0], shown.items()):
+        for fold, frame in folds.items():
+            color = f"C{fold % 10}"
+            axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", label=f"fold {fold} train")
+            axis.plot(frame["epoch"], frame["valid_acc"], color=color, label=f"fold {fold} validation")
+        axis.set(xlabel="epoch", ylabel="accuracy", title=name)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    save_figure(figure, path)

@@ -7,6 +7,8 @@
 #                                  the best go to configs/tuned/MODEL.yaml, which train-all uses
 #   make ensemble submission compare   blend the trained models, write Kaggle CSVs to submissions/,
 #                                  print the local leaderboard (reports/compare.md); METHOD=weighted
+#   make analyze report            figures of the best single model (MODEL=, FOLD=, LAYER=, FACE=)
+#                                  into reports/analysis/MODEL/, then the page reports/index.html
 #   make test                      the test suite
 
 PYTHON ?= python3
@@ -34,11 +36,19 @@ TUNE_OPTS := --trials $(TRIALS) $(if $(STORAGE),--storage $(STORAGE))
 METHOD      ?= weighted
 SUBMISSIONS ?= submissions
 
+# analyze: MODEL picks the run only when given on the command line or in the environment, because
+# its default above is tune's; without it the run with the best OOF accuracy is analysed.
+FOLD  ?=
+LAYER ?=
+FACE  ?=
+ANALYZE_OPTS := $(if $(filter command line environment,$(origin MODEL)),--model $(MODEL)) \
+	$(if $(FOLD),--fold $(FOLD)) $(if $(LAYER),--layer $(LAYER)) $(if $(FACE),--face-id $(FACE))
+
 DEMO_DATA     := data/synth/fer2013.csv
 DEMO_PREPARED := data/demo
 DEMO_FOLDS    := folds/demo.csv
 
-.PHONY: setup synth prepare folds train-all tune ensemble submission compare demo bench test clean
+.PHONY: setup synth prepare folds train-all tune ensemble submission compare analyze report demo bench test clean
 
 setup: $(VENV)/.installed
 
@@ -51,7 +61,7 @@ $(VENV)/.installed: pyproject.toml
 synth: $(DEMO_DATA)
 
 $(DEMO_DATA): | setup
-	$(FER) synth --out $(dir $@)
+	$(FER) synth --out $(dir $@) --n-train 2000 --n-public 400 --n-private 400
 
 prepare: setup
 	$(FER) prepare $(DATA) --out $(PREPARED)
@@ -74,10 +84,17 @@ submission: setup
 compare: setup
 	$(FER) compare --experiment $(EXPERIMENT) --submissions $(SUBMISSIONS)
 
+analyze: setup
+	$(FER) analyze --experiment $(EXPERIMENT) $(ANALYZE_OPTS)
+
+report: setup
+	$(FER) report --experiment $(EXPERIMENT)
+
 demo: $(DEMO_DATA)
-	$(MAKE) --no-print-directory folds DATA=$(DEMO_DATA) PREPARED=$(DEMO_PREPARED) FOLDS=$(DEMO_FOLDS)
+	$(MAKE) --no-print-directory folds DATA=$(DEMO_DATA) PREPARED=$(DEMO_PREPARED) FOLDS=$(DEMO_FOLDS) K=3
 	$(MAKE) --no-print-directory train-all EXPERIMENT=configs/demo.yaml
-	$(MAKE) --no-print-directory ensemble submission compare EXPERIMENT=configs/demo.yaml
+	$(MAKE) --no-print-directory ensemble submission compare EXPERIMENT=configs/demo.yaml SUBMISSIONS=submissions/demo
+	$(MAKE) --no-print-directory analyze report EXPERIMENT=configs/demo.yaml
 
 bench: setup
 	$(FER) bench

@@ -270,7 +270,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"study {result.study.study_name}: {result.trials_run} trials run by this worker; {len(states)} in the study ({counts or 'none'})")
     if result.best_config is not None:
         print(f"best {describe_trial(result.study.best_trial)}")
-        print(f"wrote {result.best_config}; train-all uses it in place of {config_path}")
+        print(f"wrote {result.best_config}; train-all uses it in place of the run config named {run.name}")
     for figure in result.figures:
         print(f"saved {figure}")
     for note in result.notes:

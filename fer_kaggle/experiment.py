@@ -4,10 +4,11 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
 from pydantic import Field, field_validator
 
 from fer_kaggle.augment import AugmentConfig, MixupConfig
-from fer_kaggle.config import StrictModel, load_yaml_config
+from fer_kaggle.config import StrictModel, format_validation_error, load_yaml_config
 from fer_kaggle.errors import ConfigError
 from fer_kaggle.search_space import SearchSpace
 
@@ -83,6 +84,7 @@ class ExperimentConfig(StrictModel):
     train_folds: list[int] | None = Field(None, description="folds to train; all when omitted")
     epochs: int | None = Field(None, ge=1, description="epoch budget that overrides each run's own")
     limit: int | None = Field(None, ge=2, description="train on a random subset of this many training faces")
+    train: dict[str, Any] = Field(default_factory=dict, description="train settings applied to every run, e.g. batch_size")
     tuned_dir: Path | None = Field(
         Path("configs/tuned"),
         description="a run config <tuned_dir>/<run name>.yaml written by `fer-kaggle tune` replaces the listed one; "
@@ -120,6 +122,8 @@ def load_experiment(path: str | Path) -> tuple[ExperimentConfig, list[RunConfig]
         if run.name in tuned:
             logger.info("using tuned config %s", tuned[run.name])
             runs[index] = _load_tuned(tuned[run.name], run.name)
+    if experiment.train:
+        runs = [_override_train(run, experiment.train, path) for run in runs]
 
     names = [run.name for run in runs]
     repeated = sorted({name for name in names if names.count(name) > 1})
@@ -145,6 +149,15 @@ def _tuned_paths(experiment: ExperimentConfig, runs: list[RunConfig]) -> dict[st
         return {}
     candidates = {run.name: experiment.tuned_dir / f"{run.name}.yaml" for run in runs}
     return {name: candidate for name, candidate in candidates.items() if candidate.is_file()}
+
+
+def _override_train(run: RunConfig, overrides: dict[str, Any], path: Path) -> RunConfig:
+    """Return ``run`` with the experiment's ``train`` settings applied, validated like a run's own."""
+    try:
+        train = TrainConfig.model_validate({**run.train.model_dump(), **overrides})
+    except pydantic.ValidationError as error:
+        raise ConfigError(format_validation_error(error, f"{path}: train")) from None
+    return run.model_copy(update={"train": train})
 
 
 def _load_tuned(path: Path, name: str) -> RunConfig:

@@ -59,7 +59,7 @@ def build_report(experiment_path: str | Path = Path("configs/experiment.yaml"), 
     Sections: the data audit, the folds' class counts, each run's folds and learning
     curves, the comparison of models and blends (``compare.md`` / ``compare.png``), and
     the analysis of each analysed run (``analysis/<run>/``). A section whose inputs do not
-    exist yet says which make target writes them.
+    exist yet names the make target that writes them.
 
     Raises:
         ConfigError: the experiment config is missing or invalid.
@@ -94,7 +94,7 @@ def build_report(experiment_path: str | Path = Path("configs/experiment.yaml"), 
 
 
 def _missing(text: str) -> str:
-    return f'<p class="missing">{html.escape(text)}</p>'
+    return f'<p class="missing">{html.escape(text, quote=False)}</p>'
 
 
 def _markdown(text: str, drop_title: bool = False) -> str:
@@ -111,7 +111,7 @@ def _markdown(text: str, drop_title: bool = False) -> str:
 
 
 def _figure(reports_dir: Path, path: Path, caption: str) -> str:
-    """An image linked by its path relative to the page, with a caption."""
+    """Return an image linked by its path relative to the page, with a caption."""
     relative = quote(path.relative_to(reports_dir).as_posix())
     return (
         f'<figure><a href="{relative}"><img src="{relative}" alt="{html.escape(caption)}"></a>'
@@ -147,7 +147,7 @@ def _folds_section(experiment: ExperimentConfig) -> str:
 
 
 def _models_section(experiment: ExperimentConfig, runs: list[RunConfig], reports_dir: Path) -> str:
-    """A score table of all runs, then each run's per-fold learning curves (copied into ``curves/``)."""
+    """Return a score table of all runs, then each run's per-fold learning curves (copied into ``curves/``)."""
     try:
         scores = {score.name: score for score in score_models(experiment, runs)}
     except FerKaggleError as error:
@@ -202,7 +202,7 @@ def _compare_section(reports_dir: Path) -> str:
 
 
 def _analysis_section(runs: list[RunConfig], reports_dir: Path) -> str:
-    """The figures of each run of the experiment that ``fer-kaggle analyze`` has written."""
+    """Return the figures of each run of the experiment that ``fer-kaggle analyze`` has written."""
     parts = []
     for run in runs:
         folder = reports_dir / "analysis" / run.name
@@ -222,9 +222,10 @@ def _analysis_section(runs: list[RunConfig], reports_dir: Path) -> str:
         pairs = folder / FIGURE_FILES["confused_pairs"]
         if pairs.is_file():
             parts.append(_markdown(pairs.read_text(encoding="utf-8")))
+        written = summary.get("files", {})
         for key, caption in ANALYSIS_FIGURES:
             path = folder / FIGURE_FILES[key]
-            if path.is_file():
+            if key in written and path.is_file():
                 parts.append(_figure(reports_dir, path, f"{run.name}: {caption}"))
         for key, reason in summary.get("skipped", {}).items():
             parts.append(_missing(f"{key} left out: {reason}"))

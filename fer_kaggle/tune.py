@@ -11,12 +11,16 @@ run config to ``configs/tuned/<run name>.yaml``, which ``train-all`` then uses.
 
 import logging
 import math
+import os
+import re
 import shutil
+import socket
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import optuna
 import sqlalchemy.exc
@@ -107,7 +111,7 @@ def open_storage(url: str) -> RDBStorage:
         ConfigError: the URL cannot be parsed, names an unknown database or a driver that
             is not installed, or the database cannot be reached.
     """
-    shown = _hide_password(url)
+    redacted_url = _hide_password(url)
     url = _with_default_driver(url)
     try:
         with warnings.catch_warnings():
@@ -120,13 +124,13 @@ def open_storage(url: str) -> RDBStorage:
             )
     except ImportError as error:
         raise ConfigError(
-            f"--storage {shown}: database driver not installed ({error}); install it, for PostgreSQL with "
+            f"--storage {redacted_url}: database driver not installed ({error}); install it, for PostgreSQL with "
             "pip install 'fer_kaggle[postgres]'"
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(
-            f"--storage {shown}: cannot open the study storage: {reason}; expected a reachable database URL such as "
+            f"--storage {redacted_url}: cannot open the study storage: {reason}; expected a reachable database URL such as "
             "sqlite:///runs/tune/NAME.db or postgresql://USER:PASSWORD@HOST:5432/DB"
         ) from None
 
@@ -214,6 +218,8 @@ def tune_model(
     """
     settings = settings or TuneSettings()
     study_name = study_name or run.name
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", study_name):
+        raise ConfigError(f"--study-name: invalid name {study_name!r}; use letters, digits, '_', '.' and '-' only")
     _check_tunable(run, settings)
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials: expected at least 1 trial, got {trials}")
@@ -233,7 +239,7 @@ def tune_model(
     if on_trial is not None:
         callbacks.append(on_trial)
     if n_trials == 0:
-        logger.info("study %s already has %d finished trials; no new trial", study_name, trials)
+        logger.info("study %s already has %d finished trials (budget %d); no new trial", study_name, _count_finished(study), trials)
 
     objective = _Objective(run, settings, study_name, _epoch_stride(run, settings))
     try:
@@ -268,6 +274,7 @@ class _Objective:
             logger.warning("removing %s, left by an earlier study named %s", folder, self.runs_dir.name)
             shutil.rmtree(folder)
 
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("run_dir", str(folder))
         trial.set_user_attr("folds", list(self.settings.folds))
         trial.set_user_attr("epochs", self.settings.epochs)
@@ -339,7 +346,8 @@ def save_study_figures(study: optuna.Study, out_dir: Path) -> tuple[list[Path], 
         return [], ["no figures: the study has no completed trial"]
 
     figures, notes = [], []
-    with warnings.catch_warnings():
+    # Optuna's matplotlib plots switch the global style to ggplot; rc_context restores it.
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore", ExperimentalWarning)
         history = out_dir / "optimization_history.png"
         save_figure(optuna_plots.plot_optimization_history(study).figure, history)

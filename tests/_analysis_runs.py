@@ -1,8 +1,8 @@
 """Tiny trained runs for the analysis and report tests: synthetic data, 1-epoch models, an experiment file.
 
 Training takes a few seconds: two folds of a tiny residual CNN and one fold of a tiny
-fully connected baseline, so the analysis has a best model, a second fold to choose
-between, and a DNN to draw beside it.
+fully connected baseline. So the analysis has a best model, a second fold to choose
+from, and a DNN to draw beside it.
 """
 
 from dataclasses import dataclass

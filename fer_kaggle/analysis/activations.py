@@ -63,7 +63,7 @@ def _plot_activations(info: ActivationInfo, path: Path, title: str = "") -> None
     n_maps = len(info.maps) + 1
     n_cols = int(np.ceil(np.sqrt(n_maps)))
     n_rows = int(np.ceil(n_maps / n_cols))
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.5 * n_cols, 1.6 * n_rows), squeeze=False)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.5 * n_cols, 1.6 * n_rows), squeeze=False, layout="constrained")
     for index, axis in enumerate(axes.flat):
         axis.set_xticks([])
         axis.set_yticks([])
@@ -78,5 +78,4 @@ def _plot_activations(info: ActivationInfo, path: Path, title: str = "") -> None
 
     heading = f"{info.layer}: output maps {tuple(info.maps.shape)} for face {info.face_id}"
     figure.suptitle(f"{title}\n{heading}" if title else heading, fontsize=9)
-    figure.tight_layout()
     save_figure(figure, path)

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+from torch import nn
 
-from fer_kaggle.analysis.activations import _get_activation_info, _plot_activations
+from fer_kaggle.analysis.activations import ActivationInfo, _get_activation_info, _plot_activations
 from fer_kaggle.analysis.confusion import ConfusionInfo, _get_confusion_info, _plot_confusion, format_confused_pairs
 from fer_kaggle.analysis.curves import _get_curve_info, _plot_learning_curves
-from fer_kaggle.analysis.filters import _get_filter_info, _plot_filters
+from fer_kaggle.analysis.filters import FilterInfo, _get_filter_info, _plot_filters
 from fer_kaggle.analysis.layers import conv_layer_names, default_filter_layer, resolve_layer
-from fer_kaggle.analysis.saliency import _get_saliency_info, _plot_saliency, pick_faces
+from fer_kaggle.analysis.saliency import SaliencyInfo, _get_saliency_info, _plot_saliency, pick_faces
 from fer_kaggle.analysis.select import (
     Selection,
     labels_for,
@@ -47,7 +49,7 @@ FIGURE_FILES: dict[str, str] = {
 
 @dataclass
 class AnalysisResult:
-    """What :func:`analyze` wrote, and the figures it left out with the reason."""
+    """Files written by :func:`analyze`, and the figures it left out with the reason."""
 
     selection: Selection
     out_dir: Path
@@ -71,9 +73,9 @@ def analyze(
 ) -> AnalysisResult:
     """Select a model and fold, compute the analysis figures and write them with a summary.
 
-    The model is the run with the best OOF accuracy over its finished folds unless
-    ``model`` names one; the fold is its fold with the best ``valid_acc`` unless ``fold``
-    names one. Saliency faces come from that fold's validation faces, which the model
+    The model is the run with the best OOF accuracy over its finished folds, unless
+    ``model`` names one. The fold is that run's fold with the best ``valid_acc``, unless
+    ``fold`` names one. Saliency faces come from that fold's validation faces, which the model
     never trained on. Everything is computed before the first file is written, and the
     files move into place together, so an error leaves the previous analysis untouched.
 
@@ -96,19 +98,22 @@ def analyze(
         DataError: no finished run, missing data or folds, or an unknown ``face_id``.
     """
     selection = select_model(experiment_path, model=model, fold=fold)
-    experiment, run = selection.experiment, selection.run
+    run = selection.run
     net = load_selected_model(selection)
-    faces = load_faceset(experiment.data)
+    faces = load_faceset(selection.experiment.data)
     train = faces.subset("train")
-    title = f"{run.name} fold {selection.fold} (valid acc {selection.fold_metrics['valid_acc']:.4f})"
     skipped: dict[str, str] = {}
 
+    # Check every option before the slow steps, so a typo fails at once.
     if layer is not None:
         resolve_layer(net, layer, conv_only=False, model_name=run.name)
     filter_layer = _filter_layer(net, layer, run.name, skipped)
     activation_layer = layer or filter_layer
     if activation_layer is None:
         skipped["activations"] = f"{run.name} has no Conv2d layer; pass --layer with a layer that outputs feature maps"
+    fold_faces = oof_frame(selection)
+    face = int(fold_faces["id"].iloc[0]) if face_id is None else int(face_id)
+    face_image = _images_of(train, np.array([face]))[0]
 
     confusions = [_oof_confusion(selection)]
     public = _public_confusion(selection, faces)
@@ -117,7 +122,6 @@ def analyze(
     else:
         confusions.append(public)
 
-    fold_faces = oof_frame(selection)
     picked = fold_faces.iloc[pick_faces(fold_faces["label"].to_numpy(), fold_faces["pred"].to_numpy(), faces_per_class, seed)]
     saliency = _get_saliency_info(
         net,
@@ -130,57 +134,31 @@ def analyze(
     if saliency.gradcam is None:
         skipped["gradcam"] = f"{run.name} has no convolutional layer, so Grad-CAM is left out of the saliency figure"
 
-    filters = _get_filter_info(net, filter_layer, steps=filter_steps, seed=seed) if filter_layer else None
-    face = int(fold_faces["id"].iloc[0]) if face_id is None else int(face_id)
-    activations = None
-    if activation_layer is not None:
-        activations = _get_activation_info(net, _images_of(train, np.array([face]))[0], activation_layer, face)
-
-    curves = {run.name: _get_curve_info(experiment.runs_dir, run.name)}
-    baselines = [other.name for other in selection.runs if other.model.arch == "dnn" and other.name != run.name]
-    for name in baselines:
-        curves[name] = _get_curve_info(experiment.runs_dir, name)
-
+    figures = _Figures(
+        confusions=confusions,
+        saliency=saliency,
+        filters=_get_filter_info(net, filter_layer, steps=filter_steps, seed=seed) if filter_layer else None,
+        activations=_get_activation_info(net, face_image, activation_layer, face) if activation_layer else None,
+        curves=_curves(selection),
+    )
+    summary = {
+        "model": run.name,
+        "arch": run.model.arch,
+        "fold": selection.fold,
+        "fold_valid_acc": selection.fold_metrics["valid_acc"],
+        "oof_accuracy": selection.score.oof_accuracy,
+        "oof_folds": selection.score.folds,
+        "n_oof": selection.score.n_oof,
+        "public_accuracy": public.accuracy if public is not None else None,
+        "checkpoint": str(selection.paths.best),
+        "gradcam_layer": saliency.gradcam_layer,
+        "filter_layer": filter_layer,
+        "activation_layer": activation_layer,
+        "face_id": face,
+        "skipped": skipped,
+    }
     out_dir = Path(reports_dir) / "analysis" / run.name
-    files: dict[str, Path] = {}
-    pairs_text = f"# Most confused classes: {run.name}\n\n" + format_confused_pairs(confusions)
-    with staged_directory(out_dir) as staging:
-        for info, key in zip(confusions, ("confusion_oof", "confusion_public")):
-            _plot_confusion(info, staging / FIGURE_FILES[key])
-            files[key] = out_dir / FIGURE_FILES[key]
-        atomic_write_text(staging / FIGURE_FILES["confused_pairs"], pairs_text)
-        files["confused_pairs"] = out_dir / FIGURE_FILES["confused_pairs"]
-
-        _plot_saliency(saliency, staging / FIGURE_FILES["saliency"], title=title)
-        files["saliency"] = out_dir / FIGURE_FILES["saliency"]
-        if filters is not None:
-            _plot_filters(filters, staging / FIGURE_FILES["filters"], title=title)
-            files["filters"] = out_dir / FIGURE_FILES["filters"]
-        if activations is not None:
-            _plot_activations(activations, staging / FIGURE_FILES["activations"], title=title)
-            files["activations"] = out_dir / FIGURE_FILES["activations"]
-        _plot_learning_curves(curves, staging / FIGURE_FILES["learning_curves"])
-        files["learning_curves"] = out_dir / FIGURE_FILES["learning_curves"]
-
-        summary = {
-            "model": run.name,
-            "arch": run.model.arch,
-            "fold": selection.fold,
-            "fold_valid_acc": selection.fold_metrics["valid_acc"],
-            "oof_accuracy": selection.score.oof_accuracy,
-            "oof_folds": selection.score.folds,
-            "n_oof": selection.score.n_oof,
-            "public_accuracy": public.accuracy if public is not None else None,
-            "checkpoint": str(selection.paths.best),
-            "gradcam_layer": saliency.gradcam_layer,
-            "filter_layer": filter_layer,
-            "activation_layer": activation_layer,
-            "face_id": face,
-            "files": {key: path.name for key, path in files.items()},
-            "skipped": skipped,
-        }
-        files["summary"] = out_dir / FIGURE_FILES["summary"]
-        atomic_write_text(staging / FIGURE_FILES["summary"], json.dumps(summary, indent=2) + "\n")
+    files, pairs_text = _write_figures(figures, summary, out_dir)
 
     for key, reason in skipped.items():
         warnings.warn(f"analyze: {key} left out: {reason}", UserWarning, stacklevel=2)
@@ -188,7 +166,65 @@ def analyze(
     return AnalysisResult(selection, out_dir, files, pairs_text, skipped)
 
 
-def _filter_layer(net, layer: str | None, model_name: str, skipped: dict[str, str]) -> str | None:  # noqa: ANN001 (nn.Module)
+@dataclass
+class _Figures:
+    """The computed numbers of every figure, ready to draw."""
+
+    confusions: list[ConfusionInfo]
+    saliency: SaliencyInfo
+    filters: FilterInfo | None
+    activations: ActivationInfo | None
+    curves: dict[str, dict[int, pd.DataFrame]]
+
+
+def _curves(selection: Selection) -> dict[str, dict[int, pd.DataFrame]]:
+    """Histories of the chosen run's folds and of each DNN baseline run of the experiment."""
+    runs_dir = selection.experiment.runs_dir
+    curves = {selection.run.name: _get_curve_info(runs_dir, selection.run.name)}
+    for other in selection.runs:
+        if other.model.arch == "dnn" and other.name != selection.run.name:
+            curves[other.name] = _get_curve_info(runs_dir, other.name)
+    return curves
+
+
+def _write_figures(figures: _Figures, summary: dict, out_dir: Path) -> tuple[dict[str, Path], str]:
+    """Draw every figure into a staging folder, move them into ``out_dir`` together, and delete stale ones.
+
+    Returns:
+        The written files by key of :data:`FIGURE_FILES`, and the confused-pairs text.
+    """
+    title = f"{summary['model']} fold {summary['fold']} (valid acc {summary['fold_valid_acc']:.4f})"
+    pairs_text = f"# Most confused classes: {summary['model']}\n\n" + format_confused_pairs(figures.confusions)
+    written: list[str] = []
+    with staged_directory(out_dir) as staging:
+        for info, key in zip(figures.confusions, ("confusion_oof", "confusion_public")):
+            _plot_confusion(info, staging / FIGURE_FILES[key])
+            written.append(key)
+        atomic_write_text(staging / FIGURE_FILES["confused_pairs"], pairs_text)
+        written.append("confused_pairs")
+
+        _plot_saliency(figures.saliency, staging / FIGURE_FILES["saliency"], title=title)
+        written.append("saliency")
+        if figures.filters is not None:
+            _plot_filters(figures.filters, staging / FIGURE_FILES["filters"], title=title)
+            written.append("filters")
+        if figures.activations is not None:
+            _plot_activations(figures.activations, staging / FIGURE_FILES["activations"], title=title)
+            written.append("activations")
+        _plot_learning_curves(figures.curves, staging / FIGURE_FILES["learning_curves"])
+        written.append("learning_curves")
+
+        summary = {**summary, "files": {key: FIGURE_FILES[key] for key in written}}
+        atomic_write_text(staging / FIGURE_FILES["summary"], json.dumps(summary, indent=2) + "\n")
+        written.append("summary")
+
+    for key, name in FIGURE_FILES.items():
+        if key not in written:  # written by an earlier analysis of this run, with other options
+            (out_dir / name).unlink(missing_ok=True)
+    return {key: out_dir / FIGURE_FILES[key] for key in written}, pairs_text
+
+
+def _filter_layer(net: nn.Module, layer: str | None, model_name: str, skipped: dict[str, str]) -> str | None:
     """Return the Conv2d to visualise, or None (with the reason in ``skipped``) when there is none."""
     convs = conv_layer_names(net)
     if layer is not None and layer not in convs:

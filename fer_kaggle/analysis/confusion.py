@@ -89,7 +89,7 @@ def _plot_confusion(info: ConfusionInfo, path: Path) -> None:
 
     from fer_kaggle.plots import save_figure
 
-    figure, (count_axis, share_axis) = plt.subplots(1, 2, figsize=(13, 5.4))
+    figure, (count_axis, share_axis) = plt.subplots(1, 2, figsize=(13, 5.4), layout="constrained")
     ConfusionMatrixDisplay(info.counts, display_labels=list(CLASS_NAMES)).plot(
         ax=count_axis, cmap="Blues", colorbar=False, values_format="d", xticks_rotation=45
     )
@@ -99,5 +99,4 @@ def _plot_confusion(info: ConfusionInfo, path: Path) -> None:
     count_axis.set_title("counts")
     share_axis.set_title("share of each true class (rows sum to 1)")
     figure.suptitle(f"{info.title}: accuracy {info.accuracy:.4f} on {info.n_faces} faces")
-    figure.tight_layout()
     save_figure(figure, path)

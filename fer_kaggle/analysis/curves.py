@@ -26,11 +26,11 @@ def _plot_learning_curves(curves: dict[str, dict[int, pd.DataFrame]], path: Path
 
     from fer_kaggle.plots import save_figure
 
-    shown = {name: folds for name, folds in curves.items() if folds}
-    if not shown:
+    drawn = {name: folds for name, folds in curves.items() if folds}
+    if not drawn:
         raise ValueError("no run has a finished fold with a history to draw")
-    figure, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 3.8), squeeze=False, sharey=True)
-    for axis, (name, folds) in zip(axes[0], shown.items()):
+    figure, axes = plt.subplots(1, len(drawn), figsize=(5.5 * len(drawn), 3.8), squeeze=False, sharey=True, layout="constrained")
+    for axis, (name, folds) in zip(axes[0], drawn.items()):
         for fold, frame in folds.items():
             color = f"C{fold % 10}"
             axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", label=f"fold {fold} train")
@@ -38,5 +38,4 @@ def _plot_learning_curves(curves: dict[str, dict[int, pd.DataFrame]], path: Path
         axis.set(xlabel="epoch", ylabel="accuracy", title=name)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure.tight_layout()
     save_figure(figure, path)

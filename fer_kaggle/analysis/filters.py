@@ -126,7 +126,7 @@ def _plot_filters(info: FilterInfo, path: Path, title: str = "") -> None:
     n_filters = len(info.images)
     n_cols = int(np.ceil(np.sqrt(n_filters)))
     n_rows = int(np.ceil(n_filters / n_cols))
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.5 * n_cols, 1.6 * n_rows), squeeze=False)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.5 * n_cols, 1.6 * n_rows), squeeze=False, layout="constrained")
     for index, axis in enumerate(axes.flat):
         axis.set_xticks([])
         axis.set_yticks([])
@@ -140,5 +140,4 @@ def _plot_filters(info: FilterInfo, path: Path, title: str = "") -> None:
 
     heading = f"{info.layer}: inputs that maximise each filter's mean activation (noise -> optimised)"
     figure.suptitle(f"{title}\n{heading}" if title else heading, fontsize=9)
-    figure.tight_layout()
     save_figure(figure, path)

@@ -56,8 +56,8 @@ def resolve_layer(model: nn.Module, name: str, *, conv_only: bool, model_name: s
 def default_filter_layer(model: nn.Module, model_name: str = "model") -> str:
     """Return the name of the second ``Conv2d`` (the first when there is only one).
 
-    The first convolution of a 48x48 network sees 3x3 pixels, too little to show more than
-    edges; the second one already combines edges into small patterns.
+    The first convolution of a 48x48 network has a 3x3-pixel receptive field, too small
+    for more than edges. The second one combines edges into small patterns.
 
     Raises:
         ConfigError: the model has no ``Conv2d`` (the fully connected baseline).

@@ -141,7 +141,7 @@ def _plot_saliency(info: SaliencyInfo, path: Path, title: str = "") -> None:
     if info.gradcam is not None:
         maps.append((f"Grad-CAM ({info.gradcam_layer})", info.gradcam))
     n_rows, n_cols = len(info.images), 1 + len(maps)
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.9 * n_rows), squeeze=False)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.9 * n_rows), squeeze=False, layout="constrained")
 
     for row in range(n_rows):
         face = info.images[row]
@@ -169,5 +169,4 @@ def _plot_saliency(info: SaliencyInfo, path: Path, title: str = "") -> None:
 
     if title:
         figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
     save_figure(figure, path)

@@ -159,7 +159,8 @@ def load_selected_model(selection: Selection, device: str | torch.device = "cpu"
     """Build the chosen run's model and load its fold's ``best.pt``, in eval mode.
 
     The model is built from the fold's config snapshot when there is one, because the
-    run config may have been edited after training; otherwise from the experiment's.
+    run config may have been edited after training. Without a snapshot the experiment's
+    run config is used.
 
     Raises:
         DataError: ``best.pt`` is missing or does not fit the model.

@@ -77,7 +77,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _print_train_result(run_name: str, fold: int, result) -> None:  # noqa: ANN001 (TrainResult)
     metrics = result.metrics
     if result.skipped:
-        print(f"{run_name} fold {fold}: already finished (valid acc {metrics['valid_acc']:.4f}); skipped")
+        print(
+            f"{run_name} fold {fold}: already finished (valid acc {metrics['valid_acc']:.4f}, "
+            f"{metrics['epochs_run']} of {metrics['epochs_budget']} epochs); skipped, delete {result.paths.root} to retrain"
+        )
         return
     print(
         f"{run_name} fold {fold}: valid acc {metrics['valid_acc']:.4f} at epoch {metrics['best_epoch']} "
@@ -425,6 +428,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.formatwarning = _format_warning
+    # One line per epoch and a line on resume, even without --verbose.
+    logging.getLogger("fer_kaggle.train").setLevel(logging.INFO)
 
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:

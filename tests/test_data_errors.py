@@ -357,3 +357,15 @@ def test_prepare_failure_keeps_old_output(fer_files: FerFiles, tmp_path: Path) -
     assert after == before
     assert not [entry.name for entry in tmp_path.iterdir() if entry.name.startswith(".")]
 
+
+
+def test_truncated_gzip(fer_files: FerFiles, tmp_path: Path) -> None:
+    complete = fer_files.write_fer2013("fer2013.csv.gz", compress=True)
+    truncated = tmp_path / "partial" / "fer2013.csv.gz"
+    truncated.parent.mkdir()
+    truncated.write_bytes(complete.read_bytes()[: complete.stat().st_size // 2])
+
+    with pytest.raises(DataError, match="truncated or corrupt gzip file") as error:
+        read_sources([truncated])
+
+    assert str(truncated) in str(error.value)

@@ -10,6 +10,7 @@ import gzip
 import io
 import re
 import warnings
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -72,6 +73,8 @@ def read_table(path: Path) -> pd.DataFrame:
                 "remove the extra commas or quote the field"
             ) from None
         raise DataError(f"{path}: cannot parse as CSV ({error}); check that it is a comma-separated file") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise DataError(f"{path}: truncated or corrupt gzip file ({error}); download it again") from None
     except UnicodeDecodeError as error:
         raise DataError(
             f"{path}: not UTF-8 text (byte {error.start}); expected a CSV file, check that it is not a binary file"

@@ -143,7 +143,10 @@ class AuditReport:
                 faces = ", ".join(f"{s}:{i}:{label}" for s, i, label in zip(group.splits, group.ids, group.labels))
                 lines.append(f"| {group.kind} | {'yes' if group.conflicting else ''} | {faces} |")
 
-        lines += ["", "## Near-blank faces", "", f"Thresholds: {self.thresholds}.", ""]
+        thresholds = ", ".join(f"{name} {value}" for name, value in self.thresholds.items())
+        lines += ["", "## Near-blank faces", "", f"Thresholds: {thresholds}.", ""]
+        if not self.near_blank:
+            lines.append("None found.")
         lines += [f"- {face['split']}:{face['id']} label {face['label']}, std {face['std']:.2f}" for face in self.near_blank]
         return "\n".join(lines) + "\n"
 

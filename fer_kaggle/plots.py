@@ -35,11 +35,12 @@ def plot_learning_curves(histories: dict[str, pd.DataFrame], path: Path, title: 
     figure, (acc_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
     for index, (label, frame) in enumerate(histories.items()):
         color = f"C{index % 10}"
+        marker = "o" if len(frame) < 3 else None  # a line through one point draws nothing
         prefix = "" if len(histories) == 1 else f"{label} "
-        acc_axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", label=f"{prefix}train")
-        acc_axis.plot(frame["epoch"], frame["valid_acc"], color=color, label=f"{prefix}validation")
-        loss_axis.plot(frame["epoch"], frame["train_loss"], color=color, linestyle="--", label=f"{prefix}train")
-        loss_axis.plot(frame["epoch"], frame["valid_loss"], color=color, label=f"{prefix}validation")
+        acc_axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", marker=marker, label=f"{prefix}train")
+        acc_axis.plot(frame["epoch"], frame["valid_acc"], color=color, marker=marker, label=f"{prefix}validation")
+        loss_axis.plot(frame["epoch"], frame["train_loss"], color=color, linestyle="--", marker=marker, label=f"{prefix}train")
+        loss_axis.plot(frame["epoch"], frame["valid_loss"], color=color, marker=marker, label=f"{prefix}validation")
 
     acc_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     loss_axis.set(xlabel="epoch", ylabel="loss", title="loss (train: with smoothing/mixup)")

@@ -33,8 +33,9 @@ def _plot_learning_curves(curves: dict[str, dict[int, pd.DataFrame]], path: Path
     for axis, (name, folds) in zip(axes[0], drawn.items()):
         for fold, frame in folds.items():
             color = f"C{fold % 10}"
-            axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", label=f"fold {fold} train")
-            axis.plot(frame["epoch"], frame["valid_acc"], color=color, label=f"fold {fold} validation")
+            marker = "o" if len(frame) < 3 else None  # a line through one point draws nothing
+            axis.plot(frame["epoch"], frame["train_acc"], color=color, linestyle="--", marker=marker, label=f"fold {fold} train")
+            axis.plot(frame["epoch"], frame["valid_acc"], color=color, marker=marker, label=f"fold {fold} validation")
         axis.set(xlabel="epoch", ylabel="accuracy", title=name)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)

@@ -64,7 +64,9 @@ class DuplicateGroup:
         """``train``, ``test`` or ``train+test`` (leakage) by the splits the faces come from."""
         in_train = "train" in self.splits
         in_test = any(split != "train" for split in self.splits)
-        return "train+test" if in_train and in_test else ("train" if in_train else "test")
+        if in_train and in_test:
+            return "train+test"
+        return "train" if in_train else "test"
 
     @property
     def conflicting(self) -> bool:
@@ -74,7 +76,7 @@ class DuplicateGroup:
 
 @dataclass
 class AuditReport:
-    """What the audit found; serialised to ``audit.json`` and ``audit.md``."""
+    """Findings of the audit, serialised to ``audit.json`` and ``audit.md``."""
 
     n_faces: int
     layout: str

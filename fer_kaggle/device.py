@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX)."""
+    """Return whether this CPU has native bfloat16 arithmetic (AVX512-BF16 or AMX)."""
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 

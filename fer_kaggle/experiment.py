@@ -29,8 +29,8 @@ class ModelConfig(StrictModel):
     """Which registered architecture to build, and its keyword arguments.
 
     ``arch`` is a name from :func:`fer_kaggle.models.list_models` or any timm model
-    name; ``kwargs`` go to the model's constructor (dropout, drop_path_rate, width,
-    depth, ...), and the model rejects keys it does not take.
+    name. ``kwargs`` go to the model's constructor (dropout, drop_path_rate, width,
+    depth, ...), which rejects keys it does not take.
     """
 
     arch: str

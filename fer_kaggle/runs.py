@@ -50,7 +50,7 @@ class RunPaths:
         self.lock = self.root / ".lock"
 
     def finished(self) -> bool:
-        """Whether the run wrote its final metrics (written last, after the predictions)."""
+        """Return whether the run wrote its final metrics, which are written after the predictions."""
         return self.metrics.is_file()
 
 

@@ -2,10 +2,11 @@
 
 Each epoch ends with an atomic ``last.pt`` checkpoint, so an interrupted run continues
 from its last finished epoch. Shuffling, augmentation, mixup and dropout are reseeded
-from (seed, fold, epoch) at each epoch start, so a resumed run on the CPU sees the same
+from (seed, fold, epoch) at each epoch start, so a resumed run on the CPU gets the same
 batches as an uninterrupted one.
 """
 
+import json
 import logging
 import random
 import time
@@ -25,7 +26,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from fer_kaggle.atomic import atomic_write_text
 from fer_kaggle.augment import build_mixup, build_train_transform, reseed_transform
+from fer_kaggle.constants import NUM_CLASSES
 from fer_kaggle.device import autocast_context, select_device, select_precision
 from fer_kaggle.errors import ConfigError
 from fer_kaggle.experiment import RunConfig
@@ -59,7 +62,7 @@ class FaceDataset(Dataset):
 
 @dataclass
 class TrainResult:
-    """What :func:`train_fold` reports: the run's metrics and whether it was already done."""
+    """Result of :func:`train_fold`: the run's metrics and whether it was already finished."""
 
     metrics: dict
     skipped: bool
@@ -90,9 +93,9 @@ def train_fold(
     from ``last.pt`` when its config snapshot matches, and is rejected otherwise.
 
     ``on_epoch_end`` receives each epoch's history row (epoch, train/valid loss and
-    accuracy, lr, seconds) after the epoch's checkpoint is written; an exception it
-    raises (such as ``optuna.TrialPruned``) stops the run and propagates, leaving a run
-    that can resume.
+    accuracy, lr, seconds) after the epoch's checkpoint is written. An exception it
+    raises (such as ``optuna.TrialPruned``) stops the run and propagates, and the run
+    can resume later.
 
     Raises:
         ConfigError: bad fold, model or option; a config that differs from the one the
@@ -160,7 +163,7 @@ def _fit(
 
     optimizer = create_optimizer_v2(model, opt=cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
     scheduler = _build_scheduler(cfg, optimizer, steps_per_epoch)
-    mixup = build_mixup(run.mixup.model_copy(update={"label_smoothing": cfg.label_smoothing}), num_classes=7)
+    mixup = build_mixup(run.mixup.model_copy(update={"label_smoothing": cfg.label_smoothing}), num_classes=NUM_CLASSES)
     train_loss_fn = SoftTargetCrossEntropy() if mixup is not None else LabelSmoothingCrossEntropy(cfg.label_smoothing)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
@@ -310,7 +313,7 @@ def _train_epoch(
         if mixup is not None and len(images) % 2 == 0:
             images, labels = mixup(images, labels)
         elif mixup is not None:
-            labels = torch.nn.functional.one_hot(labels, 7).float()
+            labels = torch.nn.functional.one_hot(labels, NUM_CLASSES).float()
 
         with autocast_context(precision, device):
             logits = model(images)
@@ -399,24 +402,18 @@ def _check_snapshot(paths: RunPaths, snapshot: dict) -> None:
         previous = yaml.safe_load(paths.config.read_text(encoding="utf-8"))
         if previous != yaml.safe_load(text):
             raise ConfigError(
-                f"{paths.root}: holds an interrupted run with another config ({paths.config}); "
+                f"{paths.root}: contains an interrupted run with another config ({paths.config}); "
                 "delete the folder to start over, or restore the old config to resume"
             )
         return
-    from fer_kaggle.atomic import atomic_write_text
-
     atomic_write_text(paths.config, text)
 
 
 def _write_history(paths: RunPaths, history: list[dict]) -> None:
-    from fer_kaggle.atomic import atomic_write_text
-
     frame = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     atomic_write_text(paths.history, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     plot_learning_curves({"train": frame}, paths.curves, title=paths.root.as_posix())
 
 
 def _read_metrics(paths: RunPaths) -> dict:
-    import json
-
     return json.loads(paths.metrics.read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """Detect the layout of the competition files and read them into one :class:`FaceSet`.
 
-Accepted layouts, told apart by file names and CSV headers, with no flags:
+Accepted layouts, distinguished by file names and CSV headers, with no flags:
 
 1. ``fer2013.csv``: ``emotion,pixels,Usage`` with Usage in Training / PublicTest / PrivateTest.
 2. ``icml_face_data.csv``: the same columns in the order ``emotion, Usage, pixels``.
@@ -177,7 +177,7 @@ def _read_csv_layout(paths: list[Path], notes: Counter) -> FaceSet:
         others = [table for table in tables if table.role != "full"]
         if others:
             raise DataError(
-                f"{others[0].path}: given together with {by_role['full'][0].path}, which already holds every split; pass one of them"
+                f"{others[0].path}: given together with {by_role['full'][0].path}, which already contains every split; pass one of them"
             )
         faces = _read_full(by_role["full"][0])
         faces.layout = "fer2013.csv"

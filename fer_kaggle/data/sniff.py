@@ -1,4 +1,4 @@
-"""Recognise files that are not what their name says before a CSV parser sees them.
+"""Recognise files that are not what their name says before a CSV parser reads them.
 
 Kaggle downloads go wrong in a few typical ways: a Git LFS pointer committed in place of
 the data, an HTML login or error page saved under the CSV's name, or the archive itself

@@ -47,8 +47,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
     try:
         with warnings.catch_warnings():
-            # pandas only warns (ParserWarning) when the first data row has more fields than
-            # the header, and then shifts the columns; make that an error like any other row.
+            # When the first data row has more fields than the header, pandas only warns
+            # (ParserWarning) and shifts the columns. Make that an error like any other row.
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
                 path,

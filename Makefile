@@ -9,6 +9,9 @@
 #                                  print the local leaderboard (reports/compare.md); METHOD=weighted
 #   make analyze report            figures of the best single model (MODEL=, FOLD=, LAYER=, FACE=)
 #                                  into reports/analysis/MODEL/, then the page reports/index.html
+#   make fer2013-cpu               the CPU profile (configs/experiment-cpu.yaml) on the real FER2013,
+#                                  end to end, about 2 hours on 2 cores; resumable
+#   make bench                     training and inference speed of the model zoo
 #   make test                      the test suite
 
 PYTHON ?= python3
@@ -48,7 +51,7 @@ DEMO_DATA     := data/synth/fer2013.csv
 DEMO_PREPARED := data/demo
 DEMO_FOLDS    := folds/demo.csv
 
-.PHONY: setup synth prepare folds train-all tune ensemble submission compare analyze report demo bench test clean
+.PHONY: setup synth prepare folds train-all tune ensemble submission compare analyze report demo fer2013-cpu bench test clean
 
 setup: $(VENV)/.installed
 
@@ -95,6 +98,9 @@ demo: $(DEMO_DATA)
 	$(MAKE) --no-print-directory train-all EXPERIMENT=configs/demo.yaml
 	$(MAKE) --no-print-directory ensemble submission compare EXPERIMENT=configs/demo.yaml SUBMISSIONS=submissions/demo
 	$(MAKE) --no-print-directory analyze report EXPERIMENT=configs/demo.yaml
+
+fer2013-cpu: setup
+	bash benchmarks/fer2013-cpu/run.sh
 
 bench: setup
 	$(FER) bench

@@ -94,6 +94,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from fer_kaggle.train import train_fold
 
     run = load_run_config(args.config)
+    if args.precision is not None:
+        run = run.model_copy(update={"train": run.train.model_copy(update={"precision": args.precision})})
     result = train_fold(
         run,
         data_dir=args.data,
@@ -331,6 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--folds", type=Path, default=Path("folds/folds.csv"), help="folds CSV (default: %(default)s)")
     train.add_argument("--runs-dir", type=Path, default=Path("runs"), help="output root; the run goes to RUNS_DIR/NAME/foldF (default: %(default)s)")
     _add_smoke_options(train)
+    train.add_argument(
+        "--precision", choices=["auto", "bf16", "fp16", "fp32"], help="numeric precision, overriding the config's train.precision"
+    )
     train.set_defaults(handler=_cmd_train)
 
     train_all = commands.add_parser("train-all", help="train every model of an experiment on every fold")

@@ -103,9 +103,25 @@ def load_run_config(path: str | Path) -> RunConfig:
     """Load and validate a run config file.
 
     Raises:
-        ConfigError: missing file, invalid YAML, unknown key or invalid value.
+        ConfigError: missing file, invalid YAML, unknown key, invalid value, or a
+            ``model.arch`` that is neither this package's model nor timm's.
     """
-    return load_yaml_config(path, RunConfig)
+    run = load_yaml_config(path, RunConfig)
+    _check_arch(run.model.arch, path)
+    return run
+
+
+def _check_arch(arch: str, path: str | Path) -> None:
+    # Imported here: the models pull in torch and timm, which config validation alone does not need.
+    import timm
+
+    from fer_kaggle.models import list_models
+
+    own_names = list_models()
+    if arch not in own_names and not timm.is_model(arch):
+        raise ConfigError(
+            f"{path}: model.arch: unknown model {arch!r}; choose one of: {', '.join(own_names)}, or any timm model name"
+        )
 
 
 def load_experiment(path: str | Path) -> tuple[ExperimentConfig, list[RunConfig]]:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from fer_kaggle.atomic import atomic_write_text
 from fer_kaggle.augment import build_mixup, build_train_transform, reseed_transform
 from fer_kaggle.constants import NUM_CLASSES
-from fer_kaggle.device import autocast_context, select_device, select_precision
+from fer_kaggle.device import autocast_context, channels_last_is_safe, select_device, select_precision
 from fer_kaggle.errors import ConfigError
 from fer_kaggle.experiment import RunConfig
 from fer_kaggle.fold_data import FoldData, load_fold_data
@@ -125,6 +125,10 @@ def train_fold(
         if paths.finished():
             return TrainResult(_read_metrics(paths), skipped=True, paths=paths)
         _check_snapshot(paths, snapshot)
+        if run.train.channels_last and not channels_last_is_safe(model, torch_device, precision):
+            # TODO: drop this once torch's CPU fp32 channels_last 1x1 stride-2 convolution backward stops crashing.
+            logger.warning("%s: fp32 on the CPU with a narrow strided 1x1 convolution, so channels_last is off", run.name)
+            run = run.model_copy(update={"train": run.train.model_copy(update={"channels_last": False})})
         return _fit(run, model, data, paths, fold, torch_device, precision, progress, on_epoch_end)
 
 

@@ -206,6 +206,7 @@ def test_unknown_kwarg_names_key_and_model(name):
         ("resnet_seed", {"depths": [1]}, "depths"),
         ("resnet_seed", {"depths": [1, 1, 1, 1, 1]}, "depths"),
         ("timm_resnet18_48", {"drop_path_rate": 1.5}, "drop_path_rate"),
+        ("resnet_seed", {"stem_stride": 4}, "stem_stride"),
         ("preact_resnet", {"width": 20}, "width"),
         ("preact_resnet", {"depths": "2,2"}, "depths"),
         ("preact_resnet", {"drop_rate": -0.1}, "drop_rate"),
@@ -260,15 +261,43 @@ def test_preact_resnet_has_drop_path():
     assert max(rates) == pytest.approx(0.2)
 
 
-@pytest.mark.parametrize("name", ["resnet_seed", "preact_resnet", "timm_resnet18_48_w32"])
-def test_feature_info_matches_maps(name):
-    model = create_model(name, features_only=True).eval()
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("resnet_seed", {}),
+        ("resnet_seed", {"stem_stride": 2}),
+        ("resnet_fast", {}),
+        ("preact_resnet", {}),
+        ("timm_resnet18_48_w32", {}),
+    ],
+)
+def test_feature_info_matches_maps(name, kwargs):
+    model = create_model(name, features_only=True, **kwargs).eval()
     with torch.no_grad():
         feature_maps = model(batch()[0])
 
     for info, feature_map in zip(model.feature_info.get_dicts(), feature_maps):
         assert feature_map.shape[1] == info["num_chs"], info["module"]
         assert feature_map.shape[-1] == IMAGE_SIZE // info["reduction"], info["module"]
+
+
+def test_stem_stride_two_halves_every_map_and_keeps_parameters():
+    stride_one = create_model("resnet_seed").eval()
+    stride_two = create_model("resnet_seed", stem_stride=2).eval()
+
+    assert stride_two.conv1.stride == (2, 2)
+    assert count_parameters(stride_two) == count_parameters(stride_one)
+    assert stride_two.forward_features(batch()[0]).shape[-1] == IMAGE_SIZE // 16
+    assert stride_two(batch()[0]).shape == (2, NUM_CLASSES)
+
+
+def test_resnet_fast_is_resnet18_w32_with_stride_two_stem():
+    fast = create_model("resnet_fast")
+    reference = create_model("timm_resnet18_48_w32")
+
+    assert fast.conv1.stride == (2, 2)
+    assert count_parameters(fast) == count_parameters(reference)
+    assert fast.pretrained_cfg["pool_size"] == (IMAGE_SIZE // 16, IMAGE_SIZE // 16)
 
 
 def test_generic_timm_resnet_stem_adapted():

@@ -16,7 +16,8 @@ import yaml
 
 from fer_kaggle.data.prepare import prepare
 from fer_kaggle.errors import ConfigError, DataError
-from fer_kaggle.experiment import RunConfig, load_run_config
+from fer_kaggle.experiment import RunConfig, load_experiment, load_run_config
+from fer_kaggle.device import channels_last_is_safe
 from fer_kaggle.folds import make_folds, write_folds
 from fer_kaggle.models import list_models
 from fer_kaggle.runs import load_predictions
@@ -32,6 +33,7 @@ TINY_KWARGS: dict[str, dict] = {
     "preact_resnet": {"width": 8, "depths": [1, 1]},
     "timm_resnet18_48": {"depths": [1, 1]},
     "timm_resnet18_48_w32": {"depths": [1, 1]},
+    "resnet_fast": {"width": 8, "depths": [1, 1]},
     "dnn": {"width": 16},
 }
 
@@ -235,10 +237,41 @@ def test_unknown_config_key(tmp_path: Path) -> None:
         load_run_config(config)
 
 
-@pytest.mark.parametrize("name", ["resnet_seed", "preact_resnet", "dnn"])
-def test_shipped_configs_load(name: str) -> None:
-    run = load_run_config(Path(__file__).resolve().parents[1] / "configs" / "models" / f"{name}.yaml")
-    assert run.name == name
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*/*.yaml")), ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_shipped_run_configs_build(path: Path) -> None:
+    if path.parent.name == "tuned":
+        pytest.skip("tuned configs are written by `fer-kaggle tune`, not shipped")
+    run = load_run_config(path)
+
+    assert run.name == path.stem
+    assert run.model.arch in list_models()
+    assert build_model(run).training
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
+def test_shipped_experiments_load(path: Path) -> None:
+    experiment, runs = load_experiment(path)
+
+    assert len({run.name for run in runs}) == len(runs) >= 3
+
+
+def test_cli_train_precision_overrides_config(tiny_data: tuple[Path, Path], tmp_path: Path, run_cli) -> None:
+    data_dir, folds_path = tiny_data
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_run(epochs=1, precision="bf16").model_dump(mode="json")))
+
+    completed = run_cli(
+        "train", "--config", config, "--fold", "0", "--data", data_dir, "--folds", folds_path,
+        "--runs-dir", tmp_path / "runs", "--precision", "fp32", timeout=300,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    fold_dir = tmp_path / "runs" / "tiny" / "fold0"
+    assert json.loads((fold_dir / "metrics.json").read_text())["precision"] == "fp32"
+    assert yaml.safe_load((fold_dir / "config.yaml").read_text())["run"]["train"]["precision"] == "fp32"
 
 
 def test_cli_train_unknown_model_exit_2(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
@@ -252,5 +285,28 @@ def test_cli_train_unknown_model_exit_2(tiny_data: tuple[Path, Path], tmp_path: 
     )
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [completed.stderr.strip()]
-    assert completed.stderr.startswith("fer-kaggle: error: unknown model 'no_such_net'")
+    assert completed.stderr.startswith(f"fer-kaggle: error: {config}: model.arch: unknown model 'no_such_net'")
     assert not (tmp_path / "runs").exists()
+
+
+def test_fp32_narrow_model_trains_without_channels_last(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    """A 4-channel ResNet's strided 1x1 shortcut crashes torch's CPU fp32 channels_last backward; training must not."""
+    run = tiny_run(epochs=1, precision="fp32", channels_last=True)
+
+    result = train_tiny(run, tiny_data, tmp_path, device="cpu")
+
+    assert result.paths.metrics.is_file()
+    assert yaml.safe_load(result.paths.config.read_text())["run"]["train"]["channels_last"] is True
+
+
+@pytest.mark.parametrize(
+    ("width", "precision", "device", "safe"),
+    [(4, "fp32", "cpu", False), (16, "fp32", "cpu", True), (4, "bf16", "cpu", True), (4, "fp32", "cuda", True)],
+)
+def test_channels_last_is_safe(width: int, precision: str, device: str, safe: bool) -> None:
+    run = RunConfig.model_validate(
+        {"name": "x", "model": {"arch": "resnet_seed", "kwargs": {"width": width, "depths": [1, 1]}}}
+    )
+    model = build_model(run)
+
+    assert channels_last_is_safe(model, torch.device(device), precision) is safe

@@ -1,7 +1,8 @@
 """Model zoo for 48x48 grayscale faces, registered in timm's model registry.
 
-Importing this package registers ``resnet_seed``, ``preact_resnet``, ``timm_resnet18_48``,
-``timm_resnet18_48_w32`` and ``dnn``, so ``timm.create_model`` finds them too.
+Importing this package registers ``resnet_seed``, ``resnet_fast``, ``preact_resnet``,
+``timm_resnet18_48``, ``timm_resnet18_48_w32`` and ``dnn``, so ``timm.create_model`` finds
+them too.
 :func:`create_model` also builds any other timm model with its input adapted to 48x48
 grayscale.
 """

@@ -1,4 +1,4 @@
-"""timm's ResNet with BasicBlock, adapted to 48x48 grayscale input (3x3 stride-1 stem, no max-pool)."""
+"""timm's ResNet with BasicBlock, adapted to 48x48 grayscale input (3x3 stem, no max-pool)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +11,6 @@ from torch import nn
 from fer_kaggle.errors import ConfigError
 from fer_kaggle.models.checks import check_depths, check_positive_int, check_rate
 from fer_kaggle.models.defaults import fer_cfg
-from fer_kaggle.models.stem import rescale_feature_info
 
 __all__ = ["build_resnet48", "create_resnet48"]
 
@@ -28,13 +27,15 @@ def build_resnet48(
     num_classes: int = 7,
     drop_rate: float = 0.0,
     drop_path_rate: float = 0.0,
+    stem_stride: int = 1,
     model_name: str = "resnet48",
     **resnet_kwargs: Any,
 ) -> ResNet:
-    """Build a timm ``ResNet`` of BasicBlocks whose stem keeps the 48x48 resolution.
+    """Build a timm ``ResNet`` of BasicBlocks with a single 3x3 stem convolution and no max-pool.
 
     Stage ``i`` has ``width * 2**i`` channels and ``depths[i]`` blocks. Every stage after the
-    first halves the resolution, so four stages end on a 6x6 map.
+    first halves the resolution, so four stages end on a 6x6 map with a stride-1 stem and
+    on a 3x3 map with a stride-2 stem.
 
     Args:
         width: Channels of the stem and the first stage. Must be even, because the ResNet is
@@ -46,6 +47,8 @@ def build_resnet48(
         drop_rate: Dropout probability before the classifier.
         drop_path_rate: Stochastic depth rate of the last block. timm ramps the rate linearly
             from 0 at the first block.
+        stem_stride: Stride of the stem convolution, 1 or 2. Stride 2 runs the first stage
+            at 24x24, which makes a training step about 4x cheaper at equal widths.
         model_name: Name used in error messages.
         **resnet_kwargs: Passed to ``timm.models.resnet.ResNet`` (e.g. ``zero_init_last``, ``act_layer``).
 
@@ -57,6 +60,8 @@ def build_resnet48(
     depths = check_depths(depths, model_name)
     drop_rate = check_rate(drop_rate, "drop_rate", model_name)
     drop_path_rate = check_rate(drop_path_rate, "drop_path_rate", model_name)
+    if stem_stride not in (1, 2):
+        raise ConfigError(f"model '{model_name}': invalid stem_stride {stem_stride!r}; expected 1 or 2")
     if width % 2:
         raise ConfigError(f"model '{model_name}': invalid width {width}; expected an even number")
     if len(depths) > MAX_STAGES or sum(depths) < 2:
@@ -81,12 +86,14 @@ def build_resnet48(
         **resnet_kwargs,
     )
 
-    model.conv1 = create_conv2d(in_chans, width, kernel_size=3, stride=1)
+    model.conv1 = create_conv2d(in_chans, width, kernel_size=3, stride=stem_stride)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.maxpool = nn.Identity()
     for stage in range(len(depths) + 1, MAX_STAGES + 1):
         setattr(model, f"layer{stage}", nn.Identity())
-    rescale_feature_info(model)
+    # timm's features_only extraction reads these strides: the stem's, then each stage's.
+    for index, info in enumerate(model.feature_info):
+        info["reduction"] = stem_stride * 2 ** max(0, index - 1)
     return model
 
 
@@ -99,6 +106,7 @@ default_cfgs = generate_default_cfgs(
     {
         "timm_resnet18_48": fer_cfg(),
         "timm_resnet18_48_w32": fer_cfg(),
+        "resnet_fast": fer_cfg(pool_size=(3, 3)),
     }
 )
 
@@ -117,3 +125,14 @@ def timm_resnet18_48_w32(
 ) -> ResNet:
     """ResNet-18 at half width (32 to 256 channels, 2.8M parameters, about 4x less compute)."""
     return create_resnet48("timm_resnet18_48_w32", pretrained, width=width, depths=depths, **kwargs)
+
+
+@register_model
+def resnet_fast(
+    pretrained: bool = False, *, width: int = 32, depths: Sequence[int] = (2, 2, 2, 2), **kwargs: Any
+) -> ResNet:
+    """ResNet-18 layout at half width with a stride-2 stem: 2.8M parameters, stages at 24, 12, 6 and 3 pixels.
+
+    Built for CPU budgets: a training step costs about a quarter of ``timm_resnet18_48_w32``'s.
+    """
+    return create_resnet48("resnet_fast", pretrained, width=width, depths=depths, stem_stride=2, **kwargs)

@@ -42,5 +42,5 @@ fi
 stage train-all "$FER" train-all --experiment "$EXPERIMENT"
 stage ensemble "$FER" ensemble --experiment "$EXPERIMENT" --method weighted
 stage submission "$FER" submission --experiment "$EXPERIMENT" --out "$RECORD/submissions"
-stage compare "$FER" compare --experiment "$EXPERIMENT" --submissions "$RECORD/submissions" --reports reports/cpu
-stage analyze "$FER" analyze --experiment "$EXPERIMENT" --reports reports/cpu
+stage compare "$FER" compare --experiment "$EXPERIMENT" --submissions "$RECORD/submissions" --reports "$RECORD"
+stage analyze "$FER" analyze --experiment "$EXPERIMENT" --reports "$RECORD"

@@ -112,16 +112,13 @@ def load_run_config(path: str | Path) -> RunConfig:
 
 
 def _check_arch(arch: str, path: str | Path) -> None:
-    # Imported here: the models pull in torch and timm, which config validation alone does not need.
-    import timm
+    # Imported here, because the models import torch and timm, which validating a config alone does not need.
+    from fer_kaggle.models import check_model_name
 
-    from fer_kaggle.models import list_models
-
-    own_names = list_models()
-    if arch not in own_names and not timm.is_model(arch):
-        raise ConfigError(
-            f"{path}: model.arch: unknown model {arch!r}; choose one of: {', '.join(own_names)}, or any timm model name"
-        )
+    try:
+        check_model_name(arch)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: model.arch: {error}") from None
 
 
 def load_experiment(path: str | Path) -> tuple[ExperimentConfig, list[RunConfig]]:

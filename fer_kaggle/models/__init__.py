@@ -9,7 +9,7 @@ grayscale.
 
 from fer_kaggle.models import dnn, preact_resnet, resnet_seed, timm_resnet
 from fer_kaggle.models.dnn import DNN, build_dnn, dnn_parameter_count, solve_hidden_width
-from fer_kaggle.models.factory import count_parameters, create_model, list_models
+from fer_kaggle.models.factory import check_model_name, count_parameters, create_model, list_models
 from fer_kaggle.models.preact_resnet import build_preact_resnet48
 from fer_kaggle.models.stem import adapt_stem_for_small_input
 from fer_kaggle.models.timm_resnet import build_resnet48
@@ -20,6 +20,7 @@ __all__ = [
     "build_dnn",
     "build_preact_resnet48",
     "build_resnet48",
+    "check_model_name",
     "count_parameters",
     "create_model",
     "dnn_parameter_count",

@@ -13,7 +13,7 @@ from fer_kaggle.errors import ConfigError
 from fer_kaggle.models.defaults import FER_MEAN, FER_STD
 from fer_kaggle.models.stem import adapt_stem_for_small_input
 
-__all__ = ["count_parameters", "create_model", "list_models"]
+__all__ = ["check_model_name", "count_parameters", "create_model", "list_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,17 @@ def _build(name: str, **kwargs: Any) -> nn.Module:
         ) from None
 
 
+def check_model_name(name: str) -> None:
+    """Raise ConfigError unless ``name`` is one of this package's models or a timm model.
+
+    Raises:
+        ConfigError: an unknown name; the message lists this package's models.
+    """
+    own_names = list_models()
+    if name not in own_names and not timm.is_model(name):
+        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(own_names)}, or any timm model name")
+
+
 def create_model(name: str, num_classes: int = NUM_CLASSES, in_chans: int = 1, **kwargs: Any) -> nn.Module:
     """Create a randomly initialised model for 48x48 input from this package or from timm.
 
@@ -94,12 +105,10 @@ def create_model(name: str, num_classes: int = NUM_CLASSES, in_chans: int = 1, *
             f"model '{name}': pretrained weights are not supported; remove 'pretrained' to train from scratch"
         )
 
-    own_names = list_models()
-    if name in own_names:
+    if name in list_models():
         return _build(name, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
-    if not timm.is_model(name):
-        raise ConfigError(f"unknown model '{name}'; choose one of: {', '.join(own_names)}, or any timm model name")
+    check_model_name(name)
 
     model = _build(
         name,

@@ -74,9 +74,9 @@ def channels_last_is_safe(model: nn.Module, device: torch.device, precision: str
         torch 2.14.1 on the CPU crashes with a segmentation fault in the fp32 backward pass
         of a channels_last 1x1 convolution with stride 2 and few input channels. It was seen
         with 2, 4, 8 and 12 input channels on 48x48 maps, and not with 10, 15, 16 or more.
-        The strided shortcuts of very narrow ResNets hit it. This check returns False for such models
-        in fp32 on the CPU, so they train in the default memory format instead; bf16
-        autocast and CUDA are not affected.
+        The strided shortcuts of very narrow ResNets hit it. For such models in fp32 on the
+        CPU this check returns False, so they train in the default memory format. bf16
+        autocast and CUDA were not affected in these trials.
     """
     if device.type != "cpu" or precision != "fp32":
         return True

@@ -281,7 +281,7 @@ def test_feature_info_matches_maps(name, kwargs):
         assert feature_map.shape[-1] == IMAGE_SIZE // info["reduction"], info["module"]
 
 
-def test_stem_stride_two_halves_every_map_and_keeps_parameters():
+def test_stem_stride_two_halves_maps():
     stride_one = create_model("resnet_seed").eval()
     stride_two = create_model("resnet_seed", stem_stride=2).eval()
 
@@ -291,7 +291,7 @@ def test_stem_stride_two_halves_every_map_and_keeps_parameters():
     assert stride_two(batch()[0]).shape == (2, NUM_CLASSES)
 
 
-def test_resnet_fast_is_resnet18_w32_with_stride_two_stem():
+def test_resnet_fast_stride_two_stem():
     fast = create_model("resnet_fast")
     reference = create_model("timm_resnet18_48_w32")
 

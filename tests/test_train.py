@@ -253,12 +253,12 @@ def test_shipped_run_configs_build(path: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda path: path.name)
 def test_shipped_experiments_load(path: Path) -> None:
-    experiment, runs = load_experiment(path)
+    _, runs = load_experiment(path)
 
     assert len({run.name for run in runs}) == len(runs) >= 3
 
 
-def test_cli_train_precision_overrides_config(tiny_data: tuple[Path, Path], tmp_path: Path, run_cli) -> None:
+def test_cli_train_precision_override(tiny_data: tuple[Path, Path], tmp_path: Path, run_cli) -> None:
     data_dir, folds_path = tiny_data
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_run(epochs=1, precision="bf16").model_dump(mode="json")))
@@ -289,8 +289,8 @@ def test_cli_train_unknown_model_exit_2(tiny_data: tuple[Path, Path], tmp_path: 
     assert not (tmp_path / "runs").exists()
 
 
-def test_fp32_narrow_model_trains_without_channels_last(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
-    """A 4-channel ResNet's strided 1x1 shortcut crashes torch's CPU fp32 channels_last backward; training must not."""
+def test_fp32_narrow_model_trains(tiny_data: tuple[Path, Path], tmp_path: Path) -> None:
+    """Train a 4-channel ResNet in fp32: its strided 1x1 shortcut crashes torch's CPU channels_last backward."""
     run = tiny_run(epochs=1, precision="fp32", channels_last=True)
 
     result = train_tiny(run, tiny_data, tmp_path, device="cpu")
